@@ -1,0 +1,81 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Kubernetes timing knobs; see deploy/profiles/*.json. */
+export interface Timings {
+  leaderLeaseDurationSeconds: number;
+  leaderRenewDeadlineSeconds: number;
+  leaderRetryPeriodSeconds: number;
+  nodeLeaseDurationSeconds: number;
+  nodeLeaseRenewSeconds: number;
+  nodeStatusUpdateSeconds: number;
+  nodeMonitorGracePeriodSeconds: number;
+  podEvictionTimeoutSeconds: number;
+  crashLoopBackoffInitialSeconds: number;
+  crashLoopBackoffMaxSeconds: number;
+}
+
+export interface Profile {
+  name: string;
+  description: string;
+  topology: { etcdMembers: number; natsServers: number; apiservers: number };
+  timings: Timings;
+}
+
+/** The settings every component reads from its environment (set by deploy/ecosystem.config.js or a test harness). */
+export interface ComponentConfig {
+  /** This process's identity, e.g. kube-apiserver-0; used as leader-election holder identity. */
+  componentId: string;
+  profile: Profile;
+  stateDir: string;
+  /** etcd client URLs (only the apiserver uses them). */
+  etcdEndpoints: string[];
+  /** NATS server URLs. */
+  natsServers: string[];
+  /** Every apiserver gRPC address (host:port); clients fail over between them. */
+  apiservers: string[];
+  /** Replicas of the JetStream watch stream (1 for a single nats-server, 3 for the cluster). */
+  jetstreamReplicas: number;
+}
+
+/** Repository root, found from this file's location in either the source tree or dist/. */
+export function repoRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error('kubemu: cannot find the repository root from ' + __dirname);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** Loads a timing profile by name from deploy/profiles. Throws when it does not exist. */
+export function loadProfile(name: string): Profile {
+  const file = path.join(repoRoot(), 'deploy', 'profiles', `${name}.json`);
+  if (!fs.existsSync(file)) {
+    throw new Error(`kubemu: unknown profile "${name}" (no ${file})`);
+  }
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+/**
+ * Reads the component configuration from environment variables:
+ * KUBEMU_COMPONENT_ID, KUBEMU_PROFILE (default demo), KUBEMU_STATE_DIR (default .kubemu),
+ * KUBEMU_ETCD_ENDPOINTS, KUBEMU_NATS_SERVERS, KUBEMU_APISERVERS (comma-separated),
+ * KUBEMU_JETSTREAM_REPLICAS (default 1).
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env, defaultId = 'kubemu'): ComponentConfig {
+  return {
+    componentId: env.KUBEMU_COMPONENT_ID || defaultId,
+    profile: loadProfile(env.KUBEMU_PROFILE || 'demo'),
+    stateDir: env.KUBEMU_STATE_DIR || path.join(repoRoot(), '.kubemu'),
+    etcdEndpoints: list(env.KUBEMU_ETCD_ENDPOINTS),
+    natsServers: list(env.KUBEMU_NATS_SERVERS),
+    apiservers: list(env.KUBEMU_APISERVERS),
+    jetstreamReplicas: Number(env.KUBEMU_JETSTREAM_REPLICAS || '1'),
+  };
+}
