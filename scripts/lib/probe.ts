@@ -1,0 +1,136 @@
+/** Health probes for the processes of a topology: one function per HealthProbe kind. */
+import * as http from 'http';
+import { checkHealth } from '../../services/lib/health';
+import type { HealthProbe } from '../../services/lib/topology';
+
+export interface ProbeResult {
+  healthy: boolean;
+  /** One short phrase for a status table: "ok", "no meta leader", "connection refused", ... */
+  detail: string;
+}
+
+/**
+ * GETs `url`, or POSTs `body` to it, over a fresh connection (no keep-alive: probes must not
+ * hold the process open). Resolves status code and body; rejects on connection errors and
+ * after `timeoutMs`.
+ */
+export function httpRequest(url: string, timeoutMs: number, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: body === undefined ? 'GET' : 'POST', agent: false, timeout: timeoutMs, headers: { connection: 'close' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const httpGet = httpRequest;
+
+/**
+ * The name of the etcd leader among `members` (each asked for its status through etcd's JSON
+ * gateway), or undefined when none answers or there is no leader. Never throws.
+ */
+export async function etcdLeader(members: Array<{ name: string; address: string }>, timeoutMs = 1000): Promise<string | undefined> {
+  const answers = await Promise.all(
+    members.map(async (m) => {
+      try {
+        const res = await httpRequest(`${m.address}/v3/maintenance/status`, timeoutMs, '{}');
+        const status = JSON.parse(res.body) as { leader?: string; header?: { member_id?: string } };
+        return { name: m.name, id: status.header?.member_id, leader: status.leader };
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  const leaderId = answers.find((a) => a?.leader && a.leader !== '0')?.leader;
+  return answers.find((a) => a !== undefined && a.id === leaderId)?.name;
+}
+
+function describe(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ECONNREFUSED') return 'connection refused';
+  if (e?.code === 'ECONNRESET') return 'connection reset';
+  return e?.message ?? String(err);
+}
+
+async function probeEtcd(url: string, timeoutMs: number): Promise<ProbeResult> {
+  const res = await httpGet(`${url}/health`, timeoutMs);
+  let health: unknown;
+  try {
+    health = (JSON.parse(res.body) as { health?: unknown }).health;
+  } catch {
+    return { healthy: false, detail: `HTTP ${res.status}: ${res.body.slice(0, 80)}` };
+  }
+  // etcd 3.4 answers {"health":"true"}; "false" means no leader, an alarm, or no quorum.
+  if (health === 'true' || health === true) return { healthy: true, detail: 'ok' };
+  return { healthy: false, detail: 'unhealthy (no leader or no quorum)' };
+}
+
+async function probeNats(monitorUrl: string, clustered: boolean, timeoutMs: number): Promise<ProbeResult> {
+  const res = await httpGet(`${monitorUrl}/healthz`, timeoutMs);
+  if (res.status !== 200) return { healthy: false, detail: `healthz ${res.status}: ${res.body.slice(0, 80)}` };
+  if (!clustered) return { healthy: true, detail: 'ok' };
+  // /healthz alone may say ok before the JetStream meta group has a leader; streams cannot be
+  // created until it has one.
+  const jsz = await httpGet(`${monitorUrl}/jsz`, timeoutMs);
+  let leader: string | undefined;
+  try {
+    leader = (JSON.parse(jsz.body) as { meta_cluster?: { leader?: string } }).meta_cluster?.leader;
+  } catch {
+    return { healthy: false, detail: `jsz ${jsz.status}: ${jsz.body.slice(0, 80)}` };
+  }
+  if (!leader) return { healthy: false, detail: 'no JetStream meta leader' };
+  return { healthy: true, detail: `ok (meta leader ${leader})` };
+}
+
+async function probeGrpc(address: string, timeoutMs: number): Promise<ProbeResult> {
+  const status = await checkHealth(address, timeoutMs);
+  if (status === 'SERVING') return { healthy: true, detail: 'SERVING' };
+  return { healthy: false, detail: status === 'UNREACHABLE' ? 'unreachable' : status };
+}
+
+/** Runs one probe. Never throws: failures are a result with healthy=false. Safe to call concurrently. */
+export async function probe(health: HealthProbe, timeoutMs = 2000): Promise<ProbeResult> {
+  try {
+    switch (health.kind) {
+      case 'etcd':
+        return await probeEtcd(health.url, timeoutMs);
+      case 'nats':
+        return await probeNats(health.monitorUrl, health.clustered, timeoutMs);
+      case 'grpc':
+        return await probeGrpc(health.address, timeoutMs);
+    }
+  } catch (err) {
+    return { healthy: false, detail: describe(err) };
+  }
+}
+
+/**
+ * Probes every item until all are healthy or `timeoutMs` passes. Resolves the last result of
+ * each (by key) and whether all were healthy; never throws.
+ */
+export async function waitUntilHealthy<T extends { name: string; health: HealthProbe }>(
+  items: T[],
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<{ healthy: boolean; results: Map<string, ProbeResult> }> {
+  const deadline = Date.now() + timeoutMs;
+  const results = new Map<string, ProbeResult>();
+  let pending = items;
+  for (;;) {
+    const round = await Promise.all(pending.map(async (item) => [item, await probe(item.health)] as const));
+    for (const [item, result] of round) results.set(item.name, result);
+    pending = round.filter(([, r]) => !r.healthy).map(([item]) => item);
+    if (pending.length === 0) return { healthy: true, results };
+    if (Date.now() >= deadline) return { healthy: false, results };
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
