@@ -1,0 +1,25 @@
+import { configFromEnv } from '../lib/config';
+import { logger } from '../lib/log';
+import { startApiServer } from './apiserver';
+
+/** kube-apiserver: reads its config from the environment (see services/lib/config.ts) and serves. */
+async function main(): Promise<void> {
+  const config = configFromEnv(process.env, 'kube-apiserver');
+  const log = logger('kube-apiserver', { id: config.componentId });
+  const listen = process.env.KUBEMU_APISERVER_LISTEN || '127.0.0.1:0';
+  const server = await startApiServer({ config, listen, publisherMaxInFlight: Number(process.env.KUBEMU_PUBLISHER_MAX_IN_FLIGHT || '0') || undefined });
+  const shutdown = async (signal: string) => {
+    log.info('shutting down', { signal });
+    const force = setTimeout(() => process.exit(1), 10000);
+    force.unref();
+    await server.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  logger('kube-apiserver').error('failed to start', { err: err instanceof Error ? err.stack : String(err) });
+  process.exit(1);
+});

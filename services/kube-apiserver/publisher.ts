@@ -1,0 +1,178 @@
+import { headers as natsHeaders, JetStreamClient, JetStreamManager, NatsConnection, PubAck } from 'nats';
+import { Object as ApiObject, WatchEvent } from '../lib/generated/kubemu/apiserver/v1/apiserver';
+import { Logger } from '../lib/log';
+import { parseStorageKey, wrap } from '../lib/resources';
+import { ensureWatchStream, REVISION_HEADER, WATCH_STREAM, watchSubject } from '../lib/watchbus';
+import { EtcdStorage } from './storage';
+import type { IKeyValue, IWatchResponse } from 'etcd3/lib/rpc';
+
+export interface PublisherOptions {
+  /** JetStream replicas of the watch stream. */
+  replicas: number;
+  /** Publishes awaiting their acknowledgement at once; 1 = strictly one at a time. */
+  maxInFlight: number;
+  log: Logger;
+}
+
+interface Pending {
+  subject: string;
+  data: Uint8Array;
+  msgId: string;
+  revision: number;
+}
+
+/**
+ * The watch publisher: follows etcd's watch on /registry/ and publishes every change to the
+ * JetStream watch stream, one message per changed key, in revision order, each with the message id
+ * `<revision>:<key>` and the expectation that the stream's last message is the one published before
+ * it. So a failover neither drops nor repeats: a new publisher resumes after the stream's last
+ * message, duplicates are dropped by id, and a stale publisher's writes are rejected once the stream
+ * has moved on. Run it only while holding the publisher lease.
+ */
+export class WatchPublisher {
+  /** The revision of the last change known to be in the stream. */
+  publishedRevision = 0;
+  private readonly js: JetStreamClient;
+
+  constructor(
+    private readonly storage: EtcdStorage,
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly opts: PublisherOptions,
+  ) {
+    this.js = nc.jetstream();
+  }
+
+  /** Publishes until `signal` aborts; restarts its session after any failure. Never throws. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.session(signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.opts.log.warn('watch publisher: session ended; resuming from the stream tail', { err: (err as Error).message });
+        await sleep(300, signal);
+      }
+    }
+  }
+
+  private async session(signal: AbortSignal): Promise<void> {
+    await ensureWatchStream(this.jsm, this.opts.replicas);
+    const tail = await this.streamTail();
+    let lastMsgId = tail.msgId;
+    let skipThrough = tail.msgId; // events up to and including this id are already in the stream
+    const startRevision = tail.revision > 0 ? tail.revision : 1;
+    this.publishedRevision = tail.revision;
+    this.opts.log.info('watch publisher: following etcd', { fromRevision: startRevision, lastMsgId });
+
+    const queue: IWatchResponse[] = [];
+    let wake: (() => void) | undefined;
+    let failure: Error | undefined;
+    const watcher = await this.storage.client.watch().prefix('/registry/').withPreviousKV().startRevision(String(startRevision)).create();
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    watcher.on('data', (res: IWatchResponse) => {
+      queue.push(res);
+      notify();
+    });
+    watcher.on('error', (err: Error) => {
+      failure = err;
+      notify();
+    });
+    const onAbort = () => notify();
+    signal.addEventListener('abort', onAbort);
+    const inFlight: { ack: Promise<PubAck>; revision: number }[] = [];
+    try {
+      for (;;) {
+        if (signal.aborted) return;
+        if (failure) throw failure;
+        const res = queue.shift();
+        if (!res) {
+          // Settle what is in flight before sleeping, so publishedRevision is exact when idle.
+          while (inFlight.length) await this.settle(inFlight.shift()!);
+          await new Promise<void>((r) => (wake = r));
+          continue;
+        }
+        for (const ev of res.events ?? []) {
+          const p = this.toMessage(ev.type === 'Delete' ? 'DELETED' : undefined, ev.kv, ev.prev_kv);
+          if (!p) continue;
+          if (p.revision < tail.revision) continue;
+          if (skipThrough) {
+            if (p.revision > tail.revision) skipThrough = '';
+            else {
+              if (p.msgId === skipThrough) skipThrough = '';
+              continue;
+            }
+          }
+          const h = natsHeaders();
+          h.set(REVISION_HEADER, String(p.revision));
+          const ack = this.js.publish(p.subject, p.data, {
+            msgID: p.msgId,
+            headers: h,
+            expect: lastMsgId ? { lastMsgID: lastMsgId } : undefined,
+            timeout: 5000,
+          });
+          // Keep the promise from being reported as unhandled while it waits its turn.
+          ack.catch(() => undefined);
+          inFlight.push({ ack, revision: p.revision });
+          lastMsgId = p.msgId;
+          if (inFlight.length >= this.opts.maxInFlight) await this.settle(inFlight.shift()!);
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      await watcher.cancel().catch(() => undefined);
+      await Promise.allSettled(inFlight.map((f) => f.ack));
+    }
+  }
+
+  private async settle(f: { ack: Promise<PubAck>; revision: number }): Promise<void> {
+    await f.ack;
+    this.publishedRevision = Math.max(this.publishedRevision, f.revision);
+  }
+
+  /** The revision and message id of the stream's last message (0 and "" when empty). */
+  private async streamTail(): Promise<{ revision: number; msgId: string }> {
+    const info = await this.jsm.streams.info(WATCH_STREAM);
+    if (info.state.messages === 0) return { revision: 0, msgId: '' };
+    const msg = await this.jsm.streams.getMessage(WATCH_STREAM, { seq: info.state.last_seq });
+    return { revision: Number(msg.header.get(REVISION_HEADER)), msgId: msg.header.get('Nats-Msg-Id') };
+  }
+
+  /** Builds the stream message for one etcd event; undefined for keys that are not API objects. */
+  private toMessage(deleted: 'DELETED' | undefined, kv: IKeyValue, prev: IKeyValue | undefined): Pending | undefined {
+    const key = kv.key.toString();
+    const parsed = parseStorageKey(key);
+    if (!parsed) return undefined;
+    const { info, namespace, name } = parsed;
+    const revision = Number(kv.mod_revision);
+    const source = deleted ? prev : kv;
+    if (!source || !source.value || source.value.length === 0) return undefined;
+    const obj = info.codec.decode(source.value) as { metadata?: { resourceVersion?: string }; spec?: { nodeName?: string } };
+    (obj.metadata ??= {}).resourceVersion = String(revision);
+    (obj as { apiVersion?: string }).apiVersion = info.apiVersion;
+    (obj as { kind?: string }).kind = info.kind;
+    const type = deleted ?? (Number(kv.create_revision) === revision ? 'ADDED' : 'MODIFIED');
+    const node = info.objectCase === 'pod' ? obj.spec?.nodeName : undefined;
+    const event: WatchEvent = { type, resource: info.resource, object: wrap(info.objectCase, obj as never) as ApiObject, revision };
+    return {
+      subject: watchSubject(info.resource, namespace, node, name),
+      data: WatchEvent.encode(event).finish(),
+      msgId: `${revision}:${key}`,
+      revision,
+    };
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}

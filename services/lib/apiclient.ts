@@ -1,0 +1,175 @@
+import * as grpc from '@grpc/grpc-js';
+import { ApiServerServiceClient, Object as ApiObject } from './generated/kubemu/apiserver/v1/apiserver';
+import { Lease } from './generated/kubemu/coordination/v1/coordination';
+import { Binding } from './generated/kubemu/core/v1/core';
+import { DeleteOptions, Status } from './generated/kubemu/meta/v1/meta';
+import { ApiError, errors, fromGrpcError, isReason } from './errors';
+import { LeaseClient } from './leaderelection';
+import { KindMap, ObjectCase, resourceForCase, ResourceInfo, unwrap, wrap } from './resources';
+
+export interface ClientOptions {
+  /** Per-call deadline in ms. */
+  timeoutMs?: number;
+  /** How long a call keeps retrying while no apiserver answers (UNAVAILABLE), in ms. */
+  retryForMs?: number;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+  continue?: string;
+}
+
+/**
+ * A typed client of the apiserver's gRPC API, given every apiserver address. grpc-js balances over
+ * them (round robin) and routes around a dead replica; a call that finds no apiserver (UNAVAILABLE)
+ * is retried with backoff for `retryForMs`, so a replica's death costs a client no request. Errors
+ * are ApiErrors. Safe for concurrent use.
+ */
+export class ApiClient implements LeaseClient {
+  private readonly client: ApiServerServiceClient;
+  private readonly timeoutMs: number;
+  private readonly retryForMs: number;
+
+  constructor(addresses: string[], opts: ClientOptions = {}) {
+    if (addresses.length === 0) throw new Error('kubemu: ApiClient needs at least one apiserver address');
+    const target = `ipv4:${addresses.join(',')}`;
+    this.client = new ApiServerServiceClient(target, grpc.credentials.createInsecure(), {
+      'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      'grpc.max_send_message_length': 8 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 10000,
+      'grpc.keepalive_timeout_ms': 5000,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    });
+    this.timeoutMs = opts.timeoutMs ?? 10000;
+    this.retryForMs = opts.retryForMs ?? 15000;
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  async create<C extends ObjectCase>(info: ResourceInfo<C>, obj: KindMap[C], opts: { dryRun?: string[] } = {}): Promise<KindMap[C]> {
+    const namespace = (obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
+    const res = await this.call<ApiObject>((md, o, cb) => this.client.create({ resource: info.resource, namespace, object: wrap(info.objectCase, obj), dryRun: opts.dryRun }, md, o, cb));
+    return this.value(info, res);
+  }
+
+  async get<C extends ObjectCase>(info: ResourceInfo<C>, namespace: string, name: string): Promise<KindMap[C]> {
+    const res = await this.call<ApiObject>((md, o, cb) => this.client.get({ resource: info.resource, namespace, name }, md, o, cb));
+    return this.value(info, res);
+  }
+
+  /** Like get, but undefined instead of NotFound. */
+  async tryGet<C extends ObjectCase>(info: ResourceInfo<C>, namespace: string, name: string): Promise<KindMap[C] | undefined> {
+    try {
+      return await this.get(info, namespace, name);
+    } catch (err) {
+      if (isReason(err, 'NotFound')) return undefined;
+      throw err;
+    }
+  }
+
+  async list<C extends ObjectCase>(
+    info: ResourceInfo<C>,
+    namespace = '',
+    opts: { labelSelector?: string; fieldSelector?: string; limit?: number; continue?: string } = {},
+  ): Promise<ListResult<KindMap[C]>> {
+    const res = await this.call<import('./generated/kubemu/apiserver/v1/apiserver').ListResponse>((md, o, cb) =>
+      this.client.list({ resource: info.resource, namespace, ...opts }, md, o, cb),
+    );
+    return {
+      items: (res.items ?? []).map((i) => this.value(info, i)),
+      resourceVersion: res.metadata?.resourceVersion ?? '',
+      continue: res.metadata?.continue || undefined,
+    };
+  }
+
+  async update<C extends ObjectCase>(info: ResourceInfo<C>, obj: KindMap[C], opts: { dryRun?: string[] } = {}): Promise<KindMap[C]> {
+    const namespace = (obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
+    const res = await this.call<ApiObject>((md, o, cb) => this.client.update({ resource: info.resource, namespace, object: wrap(info.objectCase, obj), dryRun: opts.dryRun }, md, o, cb));
+    return this.value(info, res);
+  }
+
+  async updateStatus<C extends ObjectCase>(info: ResourceInfo<C>, obj: KindMap[C], opts: { dryRun?: string[] } = {}): Promise<KindMap[C]> {
+    const namespace = (obj as { metadata?: { namespace?: string } }).metadata?.namespace ?? '';
+    const res = await this.call<ApiObject>((md, o, cb) => this.client.updateStatus({ resource: info.resource, namespace, object: wrap(info.objectCase, obj), dryRun: opts.dryRun }, md, o, cb));
+    return this.value(info, res);
+  }
+
+  /** Patches with a JSON merge patch (default) or a JSON patch; `patch` may be an object or JSON text. */
+  async patch<C extends ObjectCase>(
+    info: ResourceInfo<C>,
+    namespace: string,
+    name: string,
+    patch: unknown,
+    opts: { patchType?: 'application/merge-patch+json' | 'application/json-patch+json'; subresource?: '' | 'status'; dryRun?: string[] } = {},
+  ): Promise<KindMap[C]> {
+    const bytes = Buffer.from(typeof patch === 'string' ? patch : JSON.stringify(patch));
+    const res = await this.call<ApiObject>((md, o, cb) =>
+      this.client.patch(
+        { resource: info.resource, namespace, name, patchType: opts.patchType ?? 'application/merge-patch+json', patch: bytes, subresource: opts.subresource ?? '', dryRun: opts.dryRun },
+        md,
+        o,
+        cb,
+      ),
+    );
+    return this.value(info, res);
+  }
+
+  /** Deletes; resolves the object when deletion is pending, or the Success status when it is gone. */
+  async delete<C extends ObjectCase>(info: ResourceInfo<C>, namespace: string, name: string, options: DeleteOptions = {}): Promise<{ object?: KindMap[C]; status?: Status }> {
+    const res = await this.call<import('./generated/kubemu/apiserver/v1/apiserver').DeleteResponse>((md, o, cb) =>
+      this.client.delete({ resource: info.resource, namespace, name, options }, md, o, cb),
+    );
+    return { object: res.object ? this.value(info, res.object) : undefined, status: res.status };
+  }
+
+  /** The pods/binding subresource. */
+  async bind(namespace: string, podName: string, nodeName: string, podUid?: string): Promise<Status> {
+    const binding: Binding = { metadata: { namespace, name: podName, uid: podUid }, target: { kind: 'Node', name: nodeName } };
+    const res = await this.call<import('./generated/kubemu/apiserver/v1/apiserver').BindResponse>((md, o, cb) =>
+      this.client.bind({ namespace, name: podName, binding }, md, o, cb),
+    );
+    return res.status ?? {};
+  }
+
+  // LeaseClient, for leader election.
+  getLease(namespace: string, name: string): Promise<Lease | undefined> {
+    return this.tryGet(resourceForCase('lease'), namespace, name);
+  }
+  createLease(lease: Lease): Promise<Lease> {
+    return this.create(resourceForCase('lease'), lease);
+  }
+  updateLease(lease: Lease): Promise<Lease> {
+    return this.update(resourceForCase('lease'), lease);
+  }
+
+  private value<C extends ObjectCase>(info: ResourceInfo<C>, obj: ApiObject): KindMap[C] {
+    const u = unwrap(obj);
+    if (!u || u.objectCase !== info.objectCase) throw errors.internal(`apiserver answered with ${u?.objectCase ?? 'nothing'} for ${info.resource}`);
+    return u.value as KindMap[C];
+  }
+
+  /** One unary call with a deadline, retried while no apiserver is reachable. */
+  private async call<T>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: T) => void) => void): Promise<T> {
+    const giveUpAt = Date.now() + this.retryForMs;
+    let delay = 50;
+    for (;;) {
+      try {
+        return await new Promise<T>((resolve, reject) =>
+          invoke(new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) => (err ? reject(err) : resolve(res))),
+        );
+      } catch (err) {
+        const se = err as grpc.ServiceError;
+        const apiErr: ApiError = fromGrpcError(se);
+        const transient = se.code === grpc.status.UNAVAILABLE && !se.metadata?.get('kubemu-status-bin')?.length;
+        if (!transient || Date.now() + delay > giveUpAt) throw apiErr;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+    }
+  }
+}

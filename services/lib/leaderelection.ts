@@ -1,0 +1,179 @@
+import { Lease } from './generated/kubemu/coordination/v1/coordination';
+import { ApiError } from './errors';
+import { Logger } from './log';
+
+/** What leader election needs of the API: Lease get/create/update (through the apiserver, never etcd). */
+export interface LeaseClient {
+  getLease(namespace: string, name: string): Promise<Lease | undefined>;
+  createLease(lease: Lease): Promise<Lease>;
+  /** Compare-and-swap on metadata.resourceVersion; throws ApiError Conflict when stale. */
+  updateLease(lease: Lease): Promise<Lease>;
+}
+
+export interface LeaderElectionConfig {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
+  /** Called when this candidate becomes leader; `signal` aborts when leadership is lost or the elector stops. */
+  onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
+  /** Called once leadership is lost (or on stop while leading). */
+  onStoppedLeading?: () => void;
+  onNewLeader?: (identity: string) => void;
+  log?: Logger;
+  now?: () => number;
+}
+
+/** MicroTime, as Kubernetes writes Lease times. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/**
+ * Leader election on a coordination/v1 Lease, as client-go's leaderelection: a candidate takes
+ * the lease when its holder has not renewed it for leaseDuration (judged by when this candidate
+ * last saw the record change, not by the holder's clock), renews every retryPeriod, and gives
+ * leadership up when it could not renew within renewDeadline. At most one candidate believes it
+ * leads at a time, provided clocks advance at the same rate. Not safe to `run` twice.
+ */
+export class LeaderElector {
+  private observedRecord = '';
+  private observedAt = 0;
+  private leading = false;
+  private stopped = false;
+  private leadAbort?: AbortController;
+  private timer?: NodeJS.Timeout;
+  private lastRenew = 0;
+  private currentLeader = '';
+  private readonly now: () => number;
+
+  constructor(private readonly client: LeaseClient, private readonly cfg: LeaderElectionConfig) {
+    this.now = cfg.now ?? Date.now;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  get leader(): string {
+    return this.currentLeader;
+  }
+
+  /** Starts the acquire/renew loop; returns at once. */
+  run(): void {
+    const tick = async () => {
+      if (this.stopped) return;
+      try {
+        const ok = await this.tryAcquireOrRenew();
+        if (ok) {
+          this.lastRenew = this.now();
+          if (!this.leading && !this.stopped) this.startLeading();
+        }
+      } catch (err) {
+        this.cfg.log?.warn('leader election: lease update failed', { lease: `${this.cfg.namespace}/${this.cfg.name}`, err: (err as Error).message });
+      }
+      if (this.leading && this.now() - this.lastRenew > this.cfg.renewDeadlineSeconds * 1000) {
+        this.cfg.log?.warn('leader election: failed to renew within the deadline; stepping down', { lease: `${this.cfg.namespace}/${this.cfg.name}` });
+        this.stopLeading();
+      }
+      if (!this.stopped) this.timer = setTimeout(tick, this.cfg.retryPeriodSeconds * 1000 * (this.leading ? 1 : 1 + Math.random() * 0.2));
+    };
+    void tick();
+  }
+
+  /** Stops the loop; a leader releases the lease (empties holderIdentity) so a standby takes over at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const wasLeading = this.leading;
+    if (wasLeading) this.stopLeading();
+    if (wasLeading) {
+      try {
+        const lease = await this.client.getLease(this.cfg.namespace, this.cfg.name);
+        if (lease?.spec?.holderIdentity === this.cfg.identity) {
+          await this.client.updateLease({
+            ...lease,
+            spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.now()) },
+          });
+        }
+      } catch {
+        // The lease expires by itself.
+      }
+    }
+  }
+
+  private startLeading(): void {
+    this.leading = true;
+    this.leadAbort = new AbortController();
+    this.cfg.log?.info('leader election: became leader', { lease: `${this.cfg.namespace}/${this.cfg.name}`, identity: this.cfg.identity });
+    void Promise.resolve(this.cfg.onStartedLeading(this.leadAbort.signal)).catch((err) =>
+      this.cfg.log?.error('leader election: leader work failed', { err: (err as Error).message }),
+    );
+  }
+
+  private stopLeading(): void {
+    if (!this.leading) return;
+    this.leading = false;
+    this.leadAbort?.abort();
+    this.cfg.onStoppedLeading?.();
+  }
+
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const now = this.now();
+    const { namespace, name, identity } = this.cfg;
+    const lease = await this.client.getLease(namespace, name);
+    const fresh: Lease['spec'] = {
+      holderIdentity: identity,
+      leaseDurationSeconds: this.cfg.leaseDurationSeconds,
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    if (!lease) {
+      try {
+        await this.client.createLease({ metadata: { namespace, name }, spec: fresh });
+      } catch (err) {
+        if (err instanceof ApiError && err.reason === 'AlreadyExists') return false;
+        throw err;
+      }
+      this.observe(identity, JSON.stringify(fresh), now);
+      return true;
+    }
+    const spec = lease.spec ?? {};
+    const record = JSON.stringify(spec);
+    if (record !== this.observedRecord) this.observe(spec.holderIdentity ?? '', record, now);
+    const holder = spec.holderIdentity ?? '';
+    const duration = (spec.leaseDurationSeconds ?? this.cfg.leaseDurationSeconds) * 1000;
+    if (holder && holder !== identity && this.observedAt + duration > now) return false;
+    const next = { ...spec };
+    if (holder === identity) {
+      next.renewTime = microTime(now);
+      next.leaseDurationSeconds = this.cfg.leaseDurationSeconds;
+    } else {
+      next.holderIdentity = identity;
+      next.leaseDurationSeconds = this.cfg.leaseDurationSeconds;
+      next.acquireTime = microTime(now);
+      next.renewTime = microTime(now);
+      next.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
+    }
+    try {
+      const updated = await this.client.updateLease({ ...lease, spec: next });
+      this.observe(identity, JSON.stringify(updated.spec ?? next), now);
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && err.reason === 'Conflict') return false;
+      throw err;
+    }
+  }
+
+  private observe(holder: string, record: string, at: number): void {
+    this.observedRecord = record;
+    this.observedAt = at;
+    if (holder !== this.currentLeader) {
+      this.currentLeader = holder;
+      if (holder) this.cfg.onNewLeader?.(holder);
+    }
+  }
+}

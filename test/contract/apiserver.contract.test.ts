@@ -1,0 +1,402 @@
+/**
+ * Contract tests of kubemu.apiserver.v1.ApiServerService: every RPC called through the generated
+ * grpc-js client against a real apiserver (real etcd, real NATS, real gRPC over TCP), with its
+ * success path and its error codes, including the kubemu-status-bin Status in the trailers.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ApiServerServiceClient, Object as ApiObject } from '../../services/lib/generated/kubemu/apiserver/v1/apiserver';
+import { Status } from '../../services/lib/generated/kubemu/meta/v1/meta';
+import { STATUS_METADATA_KEY } from '../../services/lib/errors';
+import { wrap } from '../../services/lib/resources';
+import { startTestApiServer, TestApiServer } from './env';
+
+let env: TestApiServer;
+let client: ApiServerServiceClient;
+
+beforeAll(async () => {
+  env = await startTestApiServer();
+  client = new ApiServerServiceClient(env.address, grpc.credentials.createInsecure());
+}, 120000);
+
+afterAll(async () => {
+  client?.close();
+  await env?.stop();
+});
+
+type Cb<T> = (err: grpc.ServiceError | null, res: T) => void;
+function call<T>(fn: (cb: Cb<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => fn((err, res) => (err ? reject(err) : resolve(res))));
+}
+async function callError(fn: (cb: Cb<unknown>) => void): Promise<{ code: grpc.status; details: string; status: Status }> {
+  try {
+    await call(fn);
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    const raw = e.metadata.get(STATUS_METADATA_KEY)[0] as Buffer;
+    return { code: e.code, details: e.details, status: raw ? Status.decode(raw) : {} };
+  }
+  throw new Error('expected the call to fail');
+}
+
+const cm = (name: string, data: Record<string, string> = { a: '1' }, ns = 'default'): ApiObject =>
+  wrap('configMap', { metadata: { name, namespace: ns, labels: { app: 'web', tier: name.length % 2 ? 'a' : 'b' } }, data });
+
+describe('ApiServerService/Create', () => {
+  test('Create - stores the object and fills uid, resourceVersion, creationTimestamp', async () => {
+    const res = await call<ApiObject>((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('create-ok') }, cb));
+    const value = res.object?.value as { metadata: { uid: string; resourceVersion: string; creationTimestamp: string } };
+    expect(res.object?.$case).toBe('configMap');
+    expect(value.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number(value.metadata.resourceVersion)).toBeGreaterThan(0);
+    expect(value.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  });
+
+  test('Create - ALREADY_EXISTS for a taken name', async () => {
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('dup') }, cb));
+    const e = await callError((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('dup') }, cb));
+    expect(e.code).toBe(grpc.status.ALREADY_EXISTS);
+    expect(e.status.reason).toBe('AlreadyExists');
+    expect(e.details).toBe('configmaps "dup" already exists');
+  });
+
+  test('Create - INVALID_ARGUMENT with every field error, nothing written', async () => {
+    const bad = wrap('pod', { metadata: { name: 'Bad_Name', namespace: 'default' }, spec: { containers: [{ name: 'c' }] } });
+    const e = await callError((cb) => client.create({ resource: 'pods', namespace: 'default', object: bad }, cb));
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.status.reason).toBe('Invalid');
+    const fields = (e.status.details?.causes ?? []).map((c) => c.field);
+    expect(fields).toEqual(expect.arrayContaining(['metadata.name', 'spec.containers[0].image']));
+    const get = await callError((cb) => client.get({ resource: 'pods', namespace: 'default', name: 'Bad_Name' }, cb));
+    expect(get.code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('Create - NOT_FOUND when the namespace does not exist', async () => {
+    const e = await callError((cb) => client.create({ resource: 'configmaps', namespace: 'nope', object: cm('x', {}, 'nope') }, cb));
+    expect(e.code).toBe(grpc.status.NOT_FOUND);
+    expect(e.details).toBe('namespaces "nope" not found');
+  });
+
+  test('Create - NOT_FOUND for an unknown resource, INVALID_ARGUMENT for a kind that does not match it', async () => {
+    const unknown = await callError((cb) => client.create({ resource: 'widgets', namespace: 'default', object: cm('w') }, cb));
+    expect(unknown.code).toBe(grpc.status.NOT_FOUND);
+    const mismatch = await callError((cb) => client.create({ resource: 'secrets', namespace: 'default', object: cm('w') }, cb));
+    expect(mismatch.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  test('Create - generateName gives a unique name', async () => {
+    const obj = wrap('configMap', { metadata: { generateName: 'gen-', namespace: 'default' } });
+    const a = await call<ApiObject>((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: obj }, cb));
+    const b = await call<ApiObject>((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: obj }, cb));
+    const na = (a.object?.value as { metadata: { name: string } }).metadata.name;
+    const nb = (b.object?.value as { metadata: { name: string } }).metadata.name;
+    expect(na).toMatch(/^gen-[a-z0-9]{5}$/);
+    expect(na).not.toBe(nb);
+  });
+
+  test('Create - dryRun validates but stores nothing', async () => {
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('dry'), dryRun: ['All'] }, cb));
+    const e = await callError((cb) => client.get({ resource: 'configmaps', namespace: 'default', name: 'dry' }, cb));
+    expect(e.code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('Create - a malformed request body is INVALID_ARGUMENT, and the server keeps serving', async () => {
+    const raw = new grpc.Client(env.address, grpc.credentials.createInsecure());
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      raw.makeUnaryRequest(
+        '/kubemu.apiserver.v1.ApiServerService/Create',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+        (e) => resolve(e as grpc.ServiceError),
+      ),
+    );
+    raw.close();
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    await call((cb) => client.get({ resource: 'namespaces', name: 'default' }, cb));
+  });
+
+  test('Create - a request over the size limit is RESOURCE_EXHAUSTED', async () => {
+    const big = cm('big', { blob: 'x'.repeat(5 * 1024 * 1024) });
+    const e = await callError((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: big }, cb));
+    expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+});
+
+describe('ApiServerService/Get', () => {
+  test('Get - returns the stored object with its resourceVersion', async () => {
+    const created = await call<ApiObject>((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('get-me') }, cb));
+    const got = await call<ApiObject>((cb) => client.get({ resource: 'configmaps', namespace: 'default', name: 'get-me' }, cb));
+    expect(got).toEqual(created);
+  });
+
+  test('Get - NOT_FOUND for a missing object, in Kubernetes words', async () => {
+    const e = await callError((cb) => client.get({ resource: 'deployments', namespace: 'default', name: 'missing' }, cb));
+    expect(e.code).toBe(grpc.status.NOT_FOUND);
+    expect(e.details).toBe('deployments.apps "missing" not found');
+    expect(e.status.code).toBe(404);
+  });
+
+  test('Get - system namespaces exist from the start', async () => {
+    for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) {
+      const ns = await call<ApiObject>((cb) => client.get({ resource: 'namespaces', name }, cb));
+      expect((ns.object?.value as { status: { phase: string } }).status.phase).toBe('Active');
+    }
+  });
+});
+
+describe('ApiServerService/List', () => {
+  beforeAll(async () => {
+    await call((cb) => client.create({ resource: 'namespaces', object: wrap('namespace', { metadata: { name: 'list-ns' } }) }, cb));
+    for (const [name, app] of [['l1', 'web'], ['l2', 'web'], ['l3', 'db'], ['l4', 'cache']]) {
+      await call((cb) =>
+        client.create({ resource: 'configmaps', namespace: 'list-ns', object: wrap('configMap', { metadata: { name, namespace: 'list-ns', labels: { app } } }) }, cb),
+      );
+    }
+  });
+
+  const names = (r: { items?: ApiObject[] }) => (r.items ?? []).map((i) => (i.object?.value as { metadata: { name: string } }).metadata.name);
+
+  test('List - a namespace, at a revision', async () => {
+    const r = await call<{ items?: ApiObject[]; metadata?: { resourceVersion?: string } }>((cb) => client.list({ resource: 'configmaps', namespace: 'list-ns' }, cb));
+    expect(names(r)).toEqual(['l1', 'l2', 'l3', 'l4']);
+    expect(Number(r.metadata?.resourceVersion)).toBeGreaterThan(0);
+  });
+
+  test('List - label selectors, equality and set-based', async () => {
+    const eq = await call<{ items?: ApiObject[] }>((cb) => client.list({ resource: 'configmaps', namespace: 'list-ns', labelSelector: 'app=web' }, cb));
+    expect(names(eq)).toEqual(['l1', 'l2']);
+    const set = await call<{ items?: ApiObject[] }>((cb) => client.list({ resource: 'configmaps', namespace: 'list-ns', labelSelector: 'app in (db,cache)' }, cb));
+    expect(names(set)).toEqual(['l3', 'l4']);
+    const notin = await call<{ items?: ApiObject[] }>((cb) => client.list({ resource: 'configmaps', namespace: 'list-ns', labelSelector: 'app notin (web),app!=db' }, cb));
+    expect(names(notin)).toEqual(['l4']);
+  });
+
+  test('List - field selectors on metadata.name and metadata.namespace', async () => {
+    const r = await call<{ items?: ApiObject[] }>((cb) => client.list({ resource: 'configmaps', fieldSelector: 'metadata.namespace=list-ns,metadata.name!=l1' }, cb));
+    expect(names(r)).toEqual(['l2', 'l3', 'l4']);
+  });
+
+  test('List - limit and continue page through a consistent snapshot', async () => {
+    const p1 = await call<{ items?: ApiObject[]; metadata?: { continue?: string; resourceVersion?: string } }>((cb) => client.list({ resource: 'configmaps', namespace: 'list-ns', limit: 3 }, cb));
+    expect(names(p1)).toEqual(['l1', 'l2', 'l3']);
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'list-ns', object: wrap('configMap', { metadata: { name: 'l5', namespace: 'list-ns' } }) }, cb));
+    const p2 = await call<{ items?: ApiObject[]; metadata?: { continue?: string; resourceVersion?: string } }>((cb) => client.list({ resource: 'configmaps', namespace: 'list-ns', limit: 3, continue: p1.metadata?.continue }, cb));
+    expect(names(p2)).toEqual(['l4']);
+    expect(p2.metadata?.resourceVersion).toBe(p1.metadata?.resourceVersion);
+  });
+
+  test('List - INVALID_ARGUMENT for a bad selector or an unsupported field', async () => {
+    const bad = await callError((cb) => client.list({ resource: 'configmaps', labelSelector: 'app in (' }, cb));
+    expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const unsupported = await callError((cb) => client.list({ resource: 'configmaps', fieldSelector: 'spec.nodeName=x' }, cb));
+    expect(unsupported.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(unsupported.details).toBe('field label not supported: spec.nodeName');
+    const token = await callError((cb) => client.list({ resource: 'configmaps', continue: 'garbage' }, cb));
+    expect(token.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+});
+
+describe('ApiServerService/Update', () => {
+  test('Update - compare-and-swap: the current resourceVersion wins, a stale one is ABORTED (Conflict)', async () => {
+    const created = (await call<ApiObject>((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('upd') }, cb))).object!.value as never as {
+      metadata: { resourceVersion: string };
+      data: Record<string, string>;
+    };
+    const v1 = { ...created, data: { a: '2' } };
+    const updated = await call<ApiObject>((cb) => client.update({ resource: 'configmaps', namespace: 'default', object: wrap('configMap', v1 as never) }, cb));
+    const rv2 = (updated.object?.value as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+    expect(Number(rv2)).toBeGreaterThan(Number(created.metadata.resourceVersion));
+    const stale = { ...created, data: { a: 'lost' } };
+    const e = await callError((cb) => client.update({ resource: 'configmaps', namespace: 'default', object: wrap('configMap', stale as never) }, cb));
+    expect(e.code).toBe(grpc.status.ABORTED);
+    expect(e.status.reason).toBe('Conflict');
+    expect(e.details).toBe('Operation cannot be fulfilled on configmaps "upd": the object has been modified; please apply your changes to the latest version and try again');
+    const now = await call<ApiObject>((cb) => client.get({ resource: 'configmaps', namespace: 'default', name: 'upd' }, cb));
+    expect((now.object?.value as { data: Record<string, string> }).data).toEqual({ a: '2' });
+  });
+
+  test('Update - generation moves with spec only, status is kept', async () => {
+    const dep = wrap('deployment', {
+      metadata: { name: 'gen', namespace: 'default' },
+      spec: { selector: { matchLabels: { app: 'gen' } }, template: { metadata: { labels: { app: 'gen' } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
+    });
+    const created = (await call<ApiObject>((cb) => client.create({ resource: 'deployments', namespace: 'default', object: dep }, cb))).object!.value as any;
+    expect(created.metadata.generation).toBe(1);
+    const withStatus = await call<ApiObject>((cb) =>
+      client.updateStatus({ resource: 'deployments', namespace: 'default', object: wrap('deployment', { ...created, status: { replicas: 1, observedGeneration: 1 } }) }, cb),
+    );
+    const s = withStatus.object!.value as any;
+    expect(s.metadata.generation).toBe(1);
+    const labelsOnly = await call<ApiObject>((cb) =>
+      client.update({ resource: 'deployments', namespace: 'default', object: wrap('deployment', { ...s, metadata: { ...s.metadata, labels: { x: 'y' } } }) }, cb),
+    );
+    expect((labelsOnly.object!.value as any).metadata.generation).toBe(1);
+    const l = labelsOnly.object!.value as any;
+    const scaled = await call<ApiObject>((cb) =>
+      client.update({ resource: 'deployments', namespace: 'default', object: wrap('deployment', { ...l, spec: { ...l.spec, replicas: 3 }, status: { replicas: 99 } }) }, cb),
+    );
+    const sc = scaled.object!.value as any;
+    expect(sc.metadata.generation).toBe(2);
+    expect(sc.status.replicas).toBe(1);
+  });
+
+  test('Update - NOT_FOUND for a missing object; INVALID_ARGUMENT for an immutable field', async () => {
+    const missing = await callError((cb) => client.update({ resource: 'configmaps', namespace: 'default', object: cm('never-created') }, cb));
+    expect(missing.code).toBe(grpc.status.NOT_FOUND);
+    const dep = (await call<ApiObject>((cb) => client.get({ resource: 'deployments', namespace: 'default', name: 'gen' }, cb))).object!.value as any;
+    const changed = { ...dep, spec: { ...dep.spec, selector: { matchLabels: { app: 'other' } }, template: { ...dep.spec.template, metadata: { labels: { app: 'other' } } } } };
+    const e = await callError((cb) => client.update({ resource: 'deployments', namespace: 'default', object: wrap('deployment', changed) }, cb));
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.details).toContain('spec.selector');
+  });
+});
+
+describe('ApiServerService/UpdateStatus', () => {
+  test('UpdateStatus - writes status only, ignores spec, ABORTED when stale', async () => {
+    const pod = wrap('pod', { metadata: { name: 'st', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } });
+    const created = (await call<ApiObject>((cb) => client.create({ resource: 'pods', namespace: 'default', object: pod }, cb))).object!.value as any;
+    expect(created.status.phase).toBe('Pending');
+    const next = { ...created, spec: { ...created.spec, containers: [{ name: 'c', image: 'changed' }] }, status: { ...created.status, phase: 'Running' } };
+    const res = (await call<ApiObject>((cb) => client.updateStatus({ resource: 'pods', namespace: 'default', object: wrap('pod', next) }, cb))).object!.value as any;
+    expect(res.status.phase).toBe('Running');
+    expect(res.spec.containers[0].image).toBe('nginx');
+    const e = await callError((cb) => client.updateStatus({ resource: 'pods', namespace: 'default', object: wrap('pod', next) }, cb));
+    expect(e.code).toBe(grpc.status.ABORTED);
+  });
+
+  test('UpdateStatus - UNIMPLEMENTED for a resource without a status subresource', async () => {
+    const e = await callError((cb) => client.updateStatus({ resource: 'configmaps', namespace: 'default', object: cm('create-ok') }, cb));
+    expect(e.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+});
+
+describe('ApiServerService/Patch', () => {
+  test('Patch - JSON merge patch', async () => {
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('mp', { a: '1', b: '2' }) }, cb));
+    const res = await call<ApiObject>((cb) =>
+      client.patch({ resource: 'configmaps', namespace: 'default', name: 'mp', patchType: 'application/merge-patch+json', patch: Buffer.from(JSON.stringify({ data: { a: null, c: '3' }, metadata: { labels: { x: 'y' } } })) }, cb),
+    );
+    const v = res.object!.value as any;
+    expect(v.data).toEqual({ b: '2', c: '3' });
+    expect(v.metadata.labels.x).toBe('y');
+  });
+
+  test('Patch - JSON patch, including a failed test op', async () => {
+    const res = await call<ApiObject>((cb) =>
+      client.patch({ resource: 'configmaps', namespace: 'default', name: 'mp', patchType: 'application/json-patch+json', patch: Buffer.from(JSON.stringify([{ op: 'replace', path: '/data/b', value: 'two' }])) }, cb),
+    );
+    expect((res.object!.value as any).data.b).toBe('two');
+    const e = await callError((cb) =>
+      client.patch({ resource: 'configmaps', namespace: 'default', name: 'mp', patchType: 'application/json-patch+json', patch: Buffer.from(JSON.stringify([{ op: 'test', path: '/data/b', value: 'nope' }])) }, cb),
+    );
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  test('Patch - status subresource, stale resourceVersion in the patch is ABORTED', async () => {
+    const pod = (await call<ApiObject>((cb) => client.get({ resource: 'pods', namespace: 'default', name: 'st' }, cb))).object!.value as any;
+    const res = await call<ApiObject>((cb) =>
+      client.patch({ resource: 'pods', namespace: 'default', name: 'st', patchType: 'application/merge-patch+json', subresource: 'status', patch: Buffer.from(JSON.stringify({ status: { podIP: '127.1.0.5' } })) }, cb),
+    );
+    expect((res.object!.value as any).status.podIP).toBe('127.1.0.5');
+    const e = await callError((cb) =>
+      client.patch({ resource: 'pods', namespace: 'default', name: 'st', patchType: 'application/merge-patch+json', patch: Buffer.from(JSON.stringify({ metadata: { resourceVersion: pod.metadata.resourceVersion, labels: { a: 'b' } } })) }, cb),
+    );
+    expect(e.code).toBe(grpc.status.ABORTED);
+  });
+
+  test('Patch - INVALID_ARGUMENT for malformed JSON or an unsupported patch type; NOT_FOUND for a missing object', async () => {
+    const malformed = await callError((cb) => client.patch({ resource: 'configmaps', namespace: 'default', name: 'mp', patchType: 'application/merge-patch+json', patch: Buffer.from('{nope') }, cb));
+    expect(malformed.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const type = await callError((cb) => client.patch({ resource: 'configmaps', namespace: 'default', name: 'mp', patchType: 'text/plain', patch: Buffer.from('{}') }, cb));
+    expect(type.code).toBe(grpc.status.INVALID_ARGUMENT);
+    const missing = await callError((cb) => client.patch({ resource: 'configmaps', namespace: 'default', name: 'ghost', patchType: 'application/merge-patch+json', patch: Buffer.from('{}') }, cb));
+    expect(missing.code).toBe(grpc.status.NOT_FOUND);
+  });
+});
+
+describe('ApiServerService/Delete', () => {
+  test('Delete - removes the object and returns a Success status', async () => {
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('del') }, cb));
+    const res = await call<{ status?: Status; object?: ApiObject }>((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'del' }, cb));
+    expect(res.status?.status).toBe('Success');
+    expect(res.object).toBeUndefined();
+    const e = await callError((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'del' }, cb));
+    expect(e.code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('Delete - preconditions: a wrong uid or resourceVersion is ABORTED (Conflict)', async () => {
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('pre') }, cb));
+    const uid = await callError((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'pre', options: { preconditions: { uid: 'not-it' } } }, cb));
+    expect(uid.code).toBe(grpc.status.ABORTED);
+    expect(uid.details).toContain('Precondition failed: UID in precondition: not-it');
+    const rv = await callError((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'pre', options: { preconditions: { resourceVersion: '1' } } }, cb));
+    expect(rv.code).toBe(grpc.status.ABORTED);
+  });
+
+  test('Delete - finalizers hold deletion until the last one is removed', async () => {
+    const obj = wrap('configMap', { metadata: { name: 'fin', namespace: 'default', finalizers: ['example.com/hold'] } });
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: obj }, cb));
+    const res = await call<{ object?: ApiObject }>((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'fin' }, cb));
+    const pending = res.object!.object!.value as any;
+    expect(pending.metadata.deletionTimestamp).toBeTruthy();
+    const added = await callError((cb) =>
+      client.update({ resource: 'configmaps', namespace: 'default', object: wrap('configMap', { ...pending, metadata: { ...pending.metadata, finalizers: ['example.com/hold', 'x.io/more'] } }) }, cb),
+    );
+    expect(added.code).toBe(grpc.status.INVALID_ARGUMENT);
+    await call((cb) => client.update({ resource: 'configmaps', namespace: 'default', object: wrap('configMap', { ...pending, metadata: { ...pending.metadata, finalizers: [] } }) }, cb));
+    const gone = await callError((cb) => client.get({ resource: 'configmaps', namespace: 'default', name: 'fin' }, cb));
+    expect(gone.code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('Delete - propagation policy Orphan and Foreground add their finalizers; an unknown one is INVALID_ARGUMENT', async () => {
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('orphan-me') }, cb));
+    const res = await call<{ object?: ApiObject }>((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'orphan-me', options: { propagationPolicy: 'Orphan' } }, cb));
+    expect((res.object!.object!.value as any).metadata.finalizers).toEqual(['orphan']);
+    await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('fg') }, cb));
+    const fg = await call<{ object?: ApiObject }>((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'fg', options: { propagationPolicy: 'Foreground' } }, cb));
+    expect((fg.object!.object!.value as any).metadata.finalizers).toEqual(['foregroundDeletion']);
+    const e = await callError((cb) => client.delete({ resource: 'configmaps', namespace: 'default', name: 'create-ok', options: { propagationPolicy: 'Sideways' } }, cb));
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+
+  test('Delete - a pod on a node is deleted gracefully; grace period 0 removes it', async () => {
+    await call((cb) => client.create({ resource: 'pods', namespace: 'default', object: wrap('pod', { metadata: { name: 'graceful', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }) }, cb));
+    await call((cb) => client.bind({ namespace: 'default', name: 'graceful', binding: { target: { kind: 'Node', name: 'node-1' } } }, cb));
+    const res = await call<{ object?: ApiObject }>((cb) => client.delete({ resource: 'pods', namespace: 'default', name: 'graceful' }, cb));
+    const pod = res.object!.object!.value as any;
+    expect(pod.metadata.deletionGracePeriodSeconds).toBe(30);
+    expect(pod.metadata.deletionTimestamp).toBeTruthy();
+    const done = await call<{ status?: Status }>((cb) => client.delete({ resource: 'pods', namespace: 'default', name: 'graceful', options: { gracePeriodSeconds: 0 } }, cb));
+    expect(done.status?.status).toBe('Success');
+  });
+
+  test('Delete - objects cannot be created in a terminating namespace', async () => {
+    await call((cb) => client.create({ resource: 'namespaces', object: wrap('namespace', { metadata: { name: 'doomed' } }) }, cb));
+    const res = await call<{ object?: ApiObject }>((cb) => client.delete({ resource: 'namespaces', name: 'doomed' }, cb));
+    expect((res.object!.object!.value as any).status.phase).toBe('Terminating');
+    const e = await callError((cb) => client.create({ resource: 'configmaps', namespace: 'doomed', object: cm('late', {}, 'doomed') }, cb));
+    expect(e.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(e.details).toBe('unable to create new content in namespace doomed because it is being terminated');
+  });
+});
+
+describe('ApiServerService/Bind', () => {
+  test('Bind - sets spec.nodeName and PodScheduled once; a second binding is ABORTED', async () => {
+    await call((cb) => client.create({ resource: 'pods', namespace: 'default', object: wrap('pod', { metadata: { name: 'bindme', namespace: 'default' }, spec: { containers: [{ name: 'c', image: 'nginx' }] } }) }, cb));
+    const res = await call<{ status?: Status }>((cb) => client.bind({ namespace: 'default', name: 'bindme', binding: { target: { kind: 'Node', name: 'node-1' } } }, cb));
+    expect(res.status?.status).toBe('Success');
+    const pod = (await call<ApiObject>((cb) => client.get({ resource: 'pods', namespace: 'default', name: 'bindme' }, cb))).object!.value as any;
+    expect(pod.spec.nodeName).toBe('node-1');
+    expect(pod.status.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'PodScheduled', status: 'True' })]));
+    const again = await callError((cb) => client.bind({ namespace: 'default', name: 'bindme', binding: { target: { kind: 'Node', name: 'node-2' } } }, cb));
+    expect(again.code).toBe(grpc.status.ABORTED);
+    expect(again.details).toContain('is already assigned to node "node-1"');
+  });
+
+  test('Bind - NOT_FOUND for a missing pod, INVALID_ARGUMENT without a target', async () => {
+    const missing = await callError((cb) => client.bind({ namespace: 'default', name: 'nobody', binding: { target: { kind: 'Node', name: 'node-1' } } }, cb));
+    expect(missing.code).toBe(grpc.status.NOT_FOUND);
+    const noTarget = await callError((cb) => client.bind({ namespace: 'default', name: 'bindme', binding: {} }, cb));
+    expect(noTarget.code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+});
