@@ -177,7 +177,7 @@ function invalidField(path: string, renderedValue: string, detail: string): stri
   return `${path}: Invalid value: ${renderedValue}${detail ? ': ' + detail : ''}`;
 }
 
-/** Go's strconv.Quote, close enough for error messages: printable characters kept, others escaped. */
+/** Go's strconv.Quote, close enough for error messages: printable characters kept, others escaped. Pure, never throws. */
 export function goQuote(s: string): string {
   let out = '"';
   for (const ch of s) {
