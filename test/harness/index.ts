@@ -1,0 +1,11 @@
+/**
+ * What integration and e2e tests use to run real infrastructure: etcd, nats-server and
+ * kube-apiserver processes on free loopback ports in temporary folders, started the way
+ * services/lib/topology.ts starts them for the real cluster, and never outliving the test run.
+ */
+export { freePort, freePortBase } from './ports';
+export { startEtcdCluster, EtcdCluster, EtcdMember } from './etcd';
+export { startNats, NatsCluster, NatsServer } from './nats';
+export { startApiserver, Apiserver, StartApiserverOptions } from './apiserver';
+export { makeTempDir, removeTempDir } from './cleanup';
+export { ManagedProcess } from './process';
