@@ -60,7 +60,8 @@ function preflight(topology: Topology): void {
   for (const p of topology.processes) {
     if (!path.isAbsolute(p.command)) {
       const variable = p.component === 'etcd' ? 'ETCD_BIN' : 'NATS_SERVER_BIN';
-      problems.push(`${p.command} not found (install the Debian package ${p.component === 'etcd' ? 'etcd-server' : 'nats-server'}, or set ${variable})`);
+      const found = process.env[variable] ? `${variable}=${process.env[variable]} is not an executable file` : 'not found';
+      problems.push(`${p.command}: ${found} (install the Debian package ${p.component === 'etcd' ? 'etcd-server' : 'nats-server'}, or set ${variable})`);
     } else if (!fs.existsSync(p.command)) {
       problems.push(`${p.name}: ${path.relative(topology.repoRoot, p.command)} does not exist (run 'bash scripts/setup.sh' to build)`);
     }
@@ -119,7 +120,7 @@ function statusRows(rows: Row[]): string {
   for (const { spec, proc, health } of rows) {
     table.push([
       spec.name,
-      proc && proc.pid > 0 ? String(proc.pid) : '-',
+      proc?.status === 'online' && proc.pid > 0 ? String(proc.pid) : '-',
       spec.address,
       proc?.status ?? 'not running',
       proc?.uptimeMs !== undefined ? formatDuration(proc.uptimeMs) : '-',
@@ -138,19 +139,35 @@ async function collectRows(topology: Topology, client: Pm2Client | undefined): P
 }
 
 function nextSteps(ctx: CommandContext, topology: Topology, rows: Row[]): void {
-  const home = pm2Home(topology);
-  const example = rows.find((r) => r.spec.component === 'kube-apiserver') ?? rows.find((r) => r.spec.component === 'etcd');
-  const relHome = path.relative(process.cwd(), home) || home;
+  const { stateDir } = topology.settings;
+  // Commands need KUBEMU_STATE_DIR again when it is not the default (the folder pins the rest).
+  const prefix = stateDir === path.join(topology.repoRoot, '.kubemu') ? '' : `KUBEMU_STATE_DIR=${stateDir} `;
+  const relative = path.relative(process.cwd(), pm2Home(topology));
+  const home = relative && !relative.startsWith('..') ? relative : pm2Home(topology);
+  const example = rows.find((r) => r.spec.component === 'kube-apiserver' && r.proc) ?? rows.find((r) => r.spec.component === 'etcd' && r.proc);
+  const steps: string[][] = [[`${prefix}npm run status`, 'every component, its pid, restarts and health']];
+  if (example?.proc) steps.push([`kill -9 ${example.proc.pid}`, `kill ${example.spec.name}: pm2 restarts it; watch npm run status`]);
+  steps.push(
+    [`PM2_HOME=${home} npx pm2 list`, "pm2's own view (also pm2 stop|start|restart <name>)"],
+    [`${prefix}node dist/scripts/cluster.js logs <name>`, "the tail of a component's logs"],
+    [`${prefix}npm stop`, `stop everything; the data stays in ${stateDir}`],
+    [`${prefix}npm run reset`, 'stop and delete the state folder'],
+  );
   ctx.out('');
   ctx.out('What to try next:');
-  ctx.out('  npm run status                               every component, its pid, restarts and health');
-  if (example?.proc) {
-    ctx.out(`  kill -9 ${String(example.proc.pid).padEnd(36)} kill ${example.spec.name}; pm2 restarts it, watch npm run status`);
-  }
-  ctx.out(`  PM2_HOME=${relHome} npx pm2 list   pm2's own view (also: pm2 stop/restart <name>)`);
-  ctx.out('  node dist/scripts/cluster.js logs <component>   the tail of a component\'s logs');
-  ctx.out(`  npm stop                                     stop everything; data stays in ${topology.settings.stateDir}`);
-  ctx.out('  npm run reset                                stop and wipe the state folder');
+  ctx.out(formatTable(steps.map(([cmd, what]) => [`  ${cmd}`, what])));
+}
+
+/** Throws CommandError naming the ports of `specs` that another program listens on. */
+async function checkPortsFree(specs: ProcessSpec[]): Promise<void> {
+  const owners = new Map<number, string>();
+  for (const p of specs) for (const [portName, port] of Object.entries(p.ports)) owners.set(port, `${p.name} ${portName}`);
+  const taken = await takenPorts([...owners.keys()]);
+  if (taken.length === 0) return;
+  throw new CommandError(
+    `kubemu: ports already in use by another program: ${taken.map((p) => `${p} (${owners.get(p)})`).join(', ')}.\n` +
+      `Is another kubemu cluster running? Stop it, or use another port base (KUBEMU_PORT_BASE) with another state folder (KUBEMU_STATE_DIR).`,
+  );
 }
 
 /**
@@ -166,22 +183,16 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
   const { stateDir, portBase, profile } = topology.settings;
   ctx.out(`kubemu: starting profile ${profile} in ${stateDir} (port base ${portBase})`);
 
-  const client = new Pm2Client(pm2Home(topology));
+  const home = pm2Home(topology);
+  // With no daemon, nothing of ours runs: every port must be free before anything starts.
+  if (daemonPid(home) === undefined) await checkPortsFree(topology.processes);
+  const client = new Pm2Client(home);
   await client.connect(true);
   try {
     const known = new Map((await client.list()).map((p) => [p.name, p]));
     const toStart = topology.processes.filter((p) => known.get(p.name)?.status !== 'online');
-    // Ports of processes pm2 is not running must be free, or they would crash-loop.
-    const idle = toStart.filter((p) => ['stopped', 'errored', undefined].includes(known.get(p.name)?.status));
-    const portOwners = new Map<number, string>();
-    for (const p of idle) for (const [portName, port] of Object.entries(p.ports)) portOwners.set(port, `${p.name} ${portName}`);
-    const taken = await takenPorts([...portOwners.keys()]);
-    if (taken.length > 0) {
-      throw new CommandError(
-        `kubemu: ports already in use by another program: ${taken.map((p) => `${p} (${portOwners.get(p)})`).join(', ')}.\n` +
-          `Is another kubemu cluster running? Stop it, or use another port base (KUBEMU_PORT_BASE) with another state folder (KUBEMU_STATE_DIR).`,
-      );
-    }
+    // Processes the daemon is not running must find their ports free, or they would crash-loop.
+    await checkPortsFree(toStart.filter((p) => ['stopped', 'errored', undefined].includes(known.get(p.name)?.status)));
     const apps = ecosystemApps(topology);
 
     for (const tier of tiers(topology)) {
@@ -209,7 +220,8 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
     ctx.out('');
     ctx.out(statusRows(rows));
     ctx.out('');
-    ctx.out(`kubemu is up (${formatDuration(Date.now() - started)}): ${topology.processes.length} processes, state in ${stateDir}`);
+    const already = toStart.length === 0 ? 'was already running' : `is up (${formatDuration(Date.now() - started)})`;
+    ctx.out(`kubemu ${already}: ${topology.processes.length} processes, state in ${stateDir}`);
     nextSteps(ctx, topology, rows);
     return 0;
   } finally {
@@ -297,7 +309,7 @@ export async function clusterStatus(ctx: CommandContext, json: boolean): Promise
         component: spec.component,
         address: spec.address,
         ports: spec.ports,
-        pid: proc && proc.pid > 0 ? proc.pid : null,
+        pid: proc?.status === 'online' && proc.pid > 0 ? proc.pid : null,
         pm2Status: proc?.status ?? 'not running',
         uptimeMs: proc?.uptimeMs ?? null,
         restarts: proc?.restarts ?? null,

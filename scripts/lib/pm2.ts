@@ -69,6 +69,9 @@ export class Pm2Client {
   async connect(spawnDaemon: boolean): Promise<void> {
     if (!spawnDaemon && daemonPid(this.pm2Home) === undefined) throw new Error('the pm2 daemon is not running');
     fs.mkdirSync(this.pm2Home, { recursive: true });
+    // Without this marker the pm2 CLI greets its first use of a PM2_HOME with a large banner.
+    const touch = path.join(this.pm2Home, 'touch');
+    if (!fs.existsSync(touch)) fs.writeFileSync(touch, String(Date.now()));
     // pm2 reads these when its modules load; set them first.
     process.env.PM2_HOME = this.pm2Home;
     process.env.PM2_SILENT = 'true';
