@@ -29,8 +29,9 @@ find_tool() { # <name> <env var> <dirs...>: prints the path, or nothing
     [[ -x "$explicit" && -f "$explicit" ]] && printf '%s\n' "$explicit"
     return 0
   fi
-  command -v "$name" 2>/dev/null && return 0
-  local dir
+  local found dir
+  found="$(command -v "$name" 2>/dev/null || true)"
+  [[ -n "$found" && -x "$found" && -f "$found" ]] && { printf '%s\n' "$found"; return 0; }
   for dir in "$@"; do
     [[ -x "$dir/$name" && -f "$dir/$name" ]] && { printf '%s\n' "$dir/$name"; return 0; }
   done
@@ -99,13 +100,17 @@ install_npm_dependencies() {
     return 0
   fi
   step "installing npm dependencies (npm ci)"
-  if ! npm ci --no-audit --no-fund --loglevel=error; then
+  local log
+  log="$(mktemp)"
+  if ! npm ci --no-audit --no-fund --loglevel=error 2>"$log"; then
     # npm 11 rejects a lock file that lacks optional packages of other platforms when the
     # registry in use does not list them (e.g. @bufbuild/buf-darwin-arm64); `npm install`
     # installs exactly the locked versions for this platform without rewriting the lock.
+    grep -m 3 -E 'npm error (code|Missing|`npm ci`)' "$log" | sed 's/^/setup:   /' || true
     step "npm ci refused the lock file; installing the locked versions with npm install"
     npm install --no-audit --no-fund --loglevel=error
   fi
+  rm -f "$log"
 }
 
 tree_hash() { # <paths...>: one hash over the names and contents of every file below them
