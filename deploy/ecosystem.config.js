@@ -35,8 +35,8 @@ function app(spec) {
     filter_env: spec.filterEnvPrefixes.length > 0 ? spec.filterEnvPrefixes : undefined,
     out_file: logs.out,
     error_file: logs.err,
-    merge_logs: true, // no -<pm_id> suffix on the log file names
-    log_date_format: 'YYYY-MM-DDTHH:mm:ss.SSSZ',
+    // One file per stream without a -<pm_id> suffix; every component timestamps its own lines.
+    merge_logs: true,
     // Always bring a killed process back, quickly at first (the demo is about watching the
     // cluster heal), then backing off up to pm2's 15 s cap while it keeps crashing.
     autorestart: true,

@@ -216,6 +216,9 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
       ctx.out(`kubemu: ${names(inTier)} healthy after ${formatDuration(Date.now() - tierStart)}`);
     }
 
+    // A later tier can make an earlier one briefly unhealthy (nats-server reports 503 while a
+    // new replicated stream of the apiservers catches up): settle before the final table.
+    await waitUntilHealthy(topology.processes, Math.max(0, deadline - Date.now()));
     const rows = await collectRows(topology, client);
     ctx.out('');
     ctx.out(statusRows(rows));
