@@ -66,7 +66,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   const registry = new Registry(storage, {
     defaultTolerationSeconds: config.profile.timings.podEvictionTimeoutSeconds,
     maxObjectBytes: 1536 * 1024,
+    log,
   });
+  void registry.namespaces.start();
   const health = new HealthImplementation();
   const server = new grpc.Server(serverOptions);
   health.addTo(server);
@@ -137,6 +139,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       clearInterval(healthTimer);
       health.set('', ServingStatus.NOT_SERVING);
       await elector.stop();
+      await registry.namespaces.stop();
       health.dispose();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await nats.close().catch(() => undefined);

@@ -1,7 +1,8 @@
 import { headers as natsHeaders, JetStreamClient, JetStreamManager, NatsConnection, PubAck } from 'nats';
-import { Object as ApiObject, WatchEvent } from '../lib/generated/kubemu/apiserver/v1/apiserver';
+import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
+import { Object as ApiObject } from '../lib/generated/kubemu/apiserver/v1/apiserver';
 import { Logger } from '../lib/log';
-import { parseStorageKey, wrap } from '../lib/resources';
+import { ObjectCase, parseStorageKey, wrap } from '../lib/resources';
 import { ensureWatchStream, REVISION_HEADER, WATCH_STREAM, watchSubject } from '../lib/watchbus';
 import { EtcdStorage } from './storage';
 import type { IKeyValue, IWatchResponse } from 'etcd3/lib/rpc';
@@ -142,7 +143,11 @@ export class WatchPublisher {
     return { revision: Number(msg.header.get(REVISION_HEADER)), msgId: msg.header.get('Nats-Msg-Id') };
   }
 
-  /** Builds the stream message for one etcd event; undefined for keys that are not API objects. */
+  /**
+   * Builds the stream message for one etcd event; undefined for keys that are not API objects.
+   * The stored bytes go into the event as they are (no decode and re-encode; informers stamp
+   * resourceVersion from the event's revision), except that a pod is decoded for its node.
+   */
   private toMessage(deleted: 'DELETED' | undefined, kv: IKeyValue, prev: IKeyValue | undefined): Pending | undefined {
     const key = kv.key.toString();
     const parsed = parseStorageKey(key);
@@ -151,20 +156,33 @@ export class WatchPublisher {
     const revision = Number(kv.mod_revision);
     const source = deleted ? prev : kv;
     if (!source || !source.value || source.value.length === 0) return undefined;
-    const obj = info.codec.decode(source.value) as { metadata?: { resourceVersion?: string }; spec?: { nodeName?: string } };
-    (obj.metadata ??= {}).resourceVersion = String(revision);
-    (obj as { apiVersion?: string }).apiVersion = info.apiVersion;
-    (obj as { kind?: string }).kind = info.kind;
     const type = deleted ?? (Number(kv.create_revision) === revision ? 'ADDED' : 'MODIFIED');
-    const node = info.objectCase === 'pod' ? obj.spec?.nodeName : undefined;
-    const event: WatchEvent = { type, resource: info.resource, object: wrap(info.objectCase, obj as never) as ApiObject, revision };
+    const node = info.objectCase === 'pod' ? (info.codec.decode(source.value) as { spec?: { nodeName?: string } }).spec?.nodeName : undefined;
+    const w = new BinaryWriter();
+    w.uint32(10).string(type);
+    w.uint32(18).string(info.resource);
+    w.uint32(26).fork().uint32((objectFieldNumber(info.objectCase) << 3) | 2).bytes(source.value).join();
+    w.uint32(32).int64(revision);
     return {
       subject: watchSubject(info.resource, namespace, node, name),
-      data: WatchEvent.encode(event).finish(),
+      data: w.finish(),
       msgId: `${revision}:${key}`,
       revision,
     };
   }
+}
+
+const fieldNumbers = new Map<string, number>();
+/** The field number of a kind in the apiserver's Object oneof, read off the generated encoder. */
+function objectFieldNumber(objectCase: ObjectCase): number {
+  let n = fieldNumbers.get(objectCase);
+  if (n === undefined) {
+    const bytes = ApiObject.encode(wrap(objectCase, {} as never)).finish();
+    const reader = new BinaryReader(bytes);
+    n = reader.uint32() >>> 3;
+    fieldNumbers.set(objectCase, n);
+  }
+  return n;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

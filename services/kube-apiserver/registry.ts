@@ -5,7 +5,9 @@ import { fieldValue, parseFieldSelector } from '../lib/fields';
 import { parseLabelSelector } from '../lib/labels';
 import { applyJsonPatch, applyMergePatch, parsePatchDocument, PatchError } from '../lib/patch';
 import { findResource, KubeObject, resourceForCase, ResourceInfo, storageKey, storagePrefix } from '../lib/resources';
+import { logger, Logger } from '../lib/log';
 import { applyDefaults } from './defaulting';
+import { NamespaceCache } from './namespaces';
 import { canonicalJson, deepCopy, formatTime, generateName, newUid, specChanged } from './objects';
 import {
   EtcdStorage,
@@ -25,6 +27,7 @@ export interface RegistryOptions {
   maxObjectBytes: number;
   /** The clock; tests may replace it. */
   now?: () => Date;
+  log?: Logger;
 }
 
 export interface WriteOptions {
@@ -70,9 +73,12 @@ const PODS = resourceForCase('pod');
  */
 export class Registry {
   private readonly now: () => Date;
+  /** Namespace existence and lifecycle, answered from a watch-fed cache. */
+  readonly namespaces: NamespaceCache;
 
   constructor(private readonly storage: EtcdStorage, private readonly opts: RegistryOptions) {
     this.now = opts.now ?? (() => new Date());
+    this.namespaces = new NamespaceCache(storage, opts.log ?? logger('kube-apiserver'));
   }
 
   /** Resolves a resource name or throws NotFound in Kubernetes' words. */
@@ -487,10 +493,9 @@ export class Registry {
   }
 
   private async checkNamespaceAcceptsObjects(namespace: string): Promise<void> {
-    const stored = await this.storage.get(storageKey(NAMESPACES, '', namespace));
-    if (!stored) throw errors.notFound('namespaces', '', namespace);
-    const ns = this.decode(NAMESPACES, stored.value, stored.modRevision);
-    if (ns.metadata?.deletionTimestamp) {
+    const ns = await this.namespaces.lookup(namespace);
+    if (!ns) throw errors.notFound('namespaces', '', namespace);
+    if (ns.terminating) {
       throw new ApiError('Forbidden', 403, `unable to create new content in namespace ${namespace} because it is being terminated`, {
         name: namespace,
         kind: 'namespaces',

@@ -32,6 +32,13 @@ export interface InformerOptions<C extends ObjectCase> {
 /** Indexer name for objects by namespace, present on every informer. */
 export const NAMESPACE_INDEX = 'namespace';
 
+function stamp(obj: unknown, info: ResourceInfo, revision: number): void {
+  const o = obj as { apiVersion?: string; kind?: string; metadata?: { resourceVersion?: string } };
+  o.apiVersion = info.apiVersion;
+  o.kind = info.kind;
+  (o.metadata ??= {}).resourceVersion = String(revision);
+}
+
 function rvOf(obj: { metadata?: { resourceVersion?: string } } | undefined): number {
   return Number(obj?.metadata?.resourceVersion ?? 0);
 }
@@ -178,7 +185,8 @@ export class Informer<C extends ObjectCase> {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: startSeq,
     });
-    const messages = await consumer.consume({ max_messages: 1000 });
+    // A short pull expiry means a consumer lost with its NATS server is noticed (missed heartbeats) within seconds.
+    const messages = await consumer.consume({ max_messages: 1000, expires: 4000 });
     this.stopCurrent = () => void messages.close();
     try {
       for await (const m of messages) {
@@ -198,6 +206,8 @@ export class Informer<C extends ObjectCase> {
     const u = unwrap(ev.object);
     if (!u || u.objectCase !== this.opts.info.objectCase) return;
     const obj = u.value as KindMap[C];
+    // The stream carries objects as stored: the revision of the change is their resourceVersion.
+    stamp(obj, this.opts.info, rev);
     const key = objectKey(obj as never);
     const old = this.cache.get(key);
     this.resourceVersion = rev;

@@ -1,0 +1,161 @@
+/**
+ * kube-apiserver benchmarks, against a private cluster this script starts (3-member etcd,
+ * nats-server with JetStream, one apiserver process) on free ports in a temporary folder:
+ *   1. create throughput at 64 in flight, as a ratio to raw etcd3 compare-and-swap puts of the
+ *      same objects measured in the same run (target ≥ 0.6);
+ *   2. single-object create and get latency p50/p99 at 100 requests/s (targets: create p99 ≤ 25 ms,
+ *      get p99 ≤ 5 ms);
+ *   3. watch delivery latency, write issued → informer handler, p50/p99 at 500 writes/s with 10
+ *      informers (target p99 ≤ 50 ms).
+ * Usage: npm run bench [-- --seconds 10 --nats 1|3]
+ */
+import { Etcd3 } from 'etcd3';
+import { NatsConnection } from 'nats';
+import { ApiClient } from '../../services/lib/apiclient';
+import { ConfigMap } from '../../services/lib/generated/kubemu/core/v1/core';
+import { Informer } from '../../services/lib/informer';
+import { resourceForCase } from '../../services/lib/resources';
+import { connectBus } from '../../services/lib/watchbus';
+import { startApiserver, startEtcdCluster, startNats } from '../../test/harness';
+
+const CM = resourceForCase('configMap');
+const NS = resourceForCase('namespace');
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+function summary(samples: number[]): { p50: number; p99: number; max: number; n: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1], n: s.length };
+}
+
+const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
+
+function configMap(name: string, ns: string): ConfigMap {
+  // About 1 KiB encoded, like a small real ConfigMap.
+  return { metadata: { name, namespace: ns, labels: { app: 'bench', tier: 'x' } }, data: { payload: 'x'.repeat(900) } };
+}
+
+/** Runs `total` operations with `concurrency` in flight; resolves ops/s. */
+async function throughput(total: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) await op(next++);
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return total / seconds;
+}
+
+/** Issues `op` at `rate` per second for `seconds`; resolves each operation's latency in ms. */
+async function paced(rate: number, seconds: number, op: (i: number) => Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = [];
+  const total = rate * seconds;
+  const interval = 1000 / rate;
+  const start = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + i * interval;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(
+      (async () => {
+        const t0 = performance.now();
+        await op(i);
+        latencies.push(performance.now() - t0);
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+  return latencies;
+}
+
+async function main(): Promise<void> {
+  const seconds = arg('seconds', 10);
+  const natsServers = arg('nats', 1);
+  console.log(`starting a private cluster: 3-member etcd, ${natsServers} nats-server(s), 1 kube-apiserver ...`);
+  const etcd = await startEtcdCluster({ members: 3 });
+  const nats = await startNats({ servers: natsServers as 1 | 3 });
+  const api = await startApiserver({ etcd, nats, id: 'kube-apiserver-bench', jetstreamReplicas: natsServers });
+  const client = new ApiClient([api.address]);
+  const raw = new Etcd3({ hosts: etcd.endpoints });
+  const conns: NatsConnection[] = [];
+  const informers: Informer<'configMap'>[] = [];
+  try {
+    for (const ns of ['bench-raw', 'bench-create', 'bench-latency', 'bench-watch']) await client.create(NS, { metadata: { name: ns } });
+    const N = 4000;
+    const value = Buffer.from(CM.codec.encode(configMap('x', 'bench-raw')).finish());
+
+    // 1. Throughput: raw etcd CAS puts vs apiserver creates, same object size, 64 in flight.
+    await throughput(500, 64, (i) => raw.if(`/bench/warm/${i}`, 'Create', '==', 0).then(raw.put(`/bench/warm/${i}`).value(value)).commit());
+    const etcdRate = await throughput(N, 64, (i) => raw.if(`/bench/raw/${i}`, 'Create', '==', 0).then(raw.put(`/bench/raw/${i}`).value(value)).commit());
+    await throughput(500, 64, (i) => client.create(CM, configMap(`warm-${i}`, 'bench-raw')));
+    const apiRate = await throughput(N, 64, (i) => client.create(CM, configMap(`cm-${i}`, 'bench-create')));
+    const ratio = apiRate / etcdRate;
+
+    // 2. Latency at 100 requests/s.
+    const createLat = summary(await paced(100, seconds, (i) => client.create(CM, configMap(`lat-${i}`, 'bench-latency'))));
+    const getLat = summary(await paced(100, seconds, (i) => client.get(CM, 'bench-latency', `lat-${i % (100 * seconds)}`)));
+
+    // 3. Watch delivery latency: 10 informers, 500 writes/s.
+    const sent = new Map<string, number>();
+    const delivery: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const nc = await connectBus(nats.urls, `bench-watcher-${i}`);
+      conns.push(nc);
+      const inf = new Informer({ client, nats: nc, info: CM, namespace: 'bench-watch' });
+      inf.addHandlers({
+        onAdd: (o) => {
+          const t = sent.get(o.metadata!.name!);
+          if (t !== undefined) delivery.push(performance.now() - t);
+        },
+      });
+      await inf.start();
+      informers.push(inf);
+    }
+    await paced(500, seconds, async (i) => {
+      const name = `w-${i}`;
+      sent.set(name, performance.now());
+      await client.create(CM, configMap(name, 'bench-watch'));
+    });
+    const expected = 500 * seconds * informers.length;
+    const waitUntil = Date.now() + 30000;
+    while (delivery.length < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
+    const watchLat = summary(delivery);
+
+    const ok = (b: boolean) => (b ? 'PASS' : 'FAIL');
+    console.log('');
+    console.log('kube-apiserver benchmark (this machine, one run)');
+    console.log(`  raw etcd3 CAS puts, 64 in flight:        ${etcdRate.toFixed(0)} /s`);
+    console.log(`  apiserver creates, 64 in flight:         ${apiRate.toFixed(0)} /s`);
+    console.log(`  ratio apiserver / etcd:                  ${ratio.toFixed(2)}   target ≥ 0.6   ${ok(ratio >= 0.6)}`);
+    console.log(`  create latency at 100/s:  p50 ${fmt(createLat.p50)}  p99 ${fmt(createLat.p99)}  (n=${createLat.n})   target p99 ≤ 25 ms   ${ok(createLat.p99 <= 25)}`);
+    console.log(`  get latency at 100/s:     p50 ${fmt(getLat.p50)}  p99 ${fmt(getLat.p99)}  (n=${getLat.n})   target p99 ≤ 5 ms   ${ok(getLat.p99 <= 5)}`);
+    console.log(`  watch delivery at 500 writes/s, 10 informers: p50 ${fmt(watchLat.p50)}  p99 ${fmt(watchLat.p99)}  max ${fmt(watchLat.max)}  (delivered ${watchLat.n}/${expected})   target p99 ≤ 50 ms   ${ok(watchLat.p99 <= 50)}`);
+  } finally {
+    for (const i of informers) await i.stop();
+    for (const c of conns) await c.close().catch(() => undefined);
+    client.close();
+    raw.close();
+    await api.stop();
+    await nats.stop();
+    await etcd.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
