@@ -16,6 +16,7 @@ import {
 import { ProbeResult, etcdLeader, probe, waitUntilHealthy } from './probe';
 import { Pm2App, Pm2Client, Pm2Process, daemonPid } from './pm2';
 import { takenPorts } from './ports';
+import { Orphan, findOrphans, stopOrphans } from './orphans';
 import { formatDuration, formatTable } from './table';
 
 /** A failure to report to the user as is (no stack trace); `exitCode` for the process. */
@@ -120,7 +121,7 @@ function statusRows(rows: Row[]): string {
   for (const { spec, proc, health } of rows) {
     table.push([
       spec.name,
-      proc?.status === 'online' && proc.pid > 0 ? String(proc.pid) : '-',
+      (proc?.status === 'online' || proc?.status === 'orphaned') && proc.pid > 0 ? String(proc.pid) : '-',
       spec.address,
       proc?.status ?? 'not running',
       proc?.uptimeMs !== undefined ? formatDuration(proc.uptimeMs) : '-',
@@ -131,8 +132,9 @@ function statusRows(rows: Row[]): string {
   return formatTable(table);
 }
 
-async function collectRows(topology: Topology, client: Pm2Client | undefined): Promise<Row[]> {
+async function collectRows(topology: Topology, client: Pm2Client | undefined, orphans: Orphan[] = []): Promise<Row[]> {
   const procs = client ? new Map((await client.list()).map((p) => [p.name, p])) : new Map<string, Pm2Process>();
+  for (const o of orphans) procs.set(o.name, { name: o.name, pid: o.pid, status: 'orphaned', restarts: 0 });
   return Promise.all(
     topology.processes.map(async (spec) => ({ spec, proc: procs.get(spec.name), health: await probe(spec.health) })),
   );
@@ -156,6 +158,15 @@ function nextSteps(ctx: CommandContext, topology: Topology, rows: Row[]): void {
   ctx.out('');
   ctx.out('What to try next:');
   ctx.out(formatTable(steps.map(([cmd, what]) => [`  ${cmd}`, what])));
+}
+
+/** Stops processes of this cluster left running by a pm2 daemon that died; resolves whether there were any. */
+async function stopOrphansOf(ctx: CommandContext, topology: Topology): Promise<boolean> {
+  const orphans = findOrphans(pm2Home(topology), topology.processes);
+  if (orphans.length === 0) return false;
+  ctx.out(`kubemu: the pm2 daemon is gone but ${orphans.map((o) => o.name).join(', ')} still run; stopping them`);
+  await stopOrphans(orphans, topology.processes);
+  return true;
 }
 
 /** Throws CommandError naming the ports of `specs` that another program listens on. */
@@ -184,8 +195,11 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
   ctx.out(`kubemu: starting profile ${profile} in ${stateDir} (port base ${portBase})`);
 
   const home = pm2Home(topology);
-  // With no daemon, nothing of ours runs: every port must be free before anything starts.
-  if (daemonPid(home) === undefined) await checkPortsFree(topology.processes);
+  if ((await daemonPid(home)) === undefined) {
+    await stopOrphansOf(ctx, topology);
+    // With no daemon, nothing of ours runs: every port must be free before anything starts.
+    await checkPortsFree(topology.processes);
+  }
   const client = new Pm2Client(home);
   await client.connect(true);
   try {
@@ -236,8 +250,8 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
 export async function stopCluster(ctx: CommandContext): Promise<number> {
   const topology = loadTopology();
   const home = pm2Home(topology);
-  if (daemonPid(home) === undefined) {
-    ctx.out(`kubemu is not running (state in ${topology.settings.stateDir})`);
+  if ((await daemonPid(home)) === undefined) {
+    if (!(await stopOrphansOf(ctx, topology))) ctx.out(`kubemu is not running (state in ${topology.settings.stateDir})`);
     return 0;
   }
   const started = Date.now();
@@ -260,6 +274,8 @@ export async function stopCluster(ctx: CommandContext): Promise<number> {
   } finally {
     await client.disconnect();
   }
+  // Processes of an earlier daemon that was killed, if any.
+  await stopOrphansOf(ctx, topology);
   ctx.out(`kubemu: stopped in ${formatDuration(Date.now() - started)}; data kept in ${topology.settings.stateDir} ('npm start' resumes, 'npm run reset' wipes)`);
   return 0;
 }
@@ -288,10 +304,12 @@ interface StatusJson {
 export async function clusterStatus(ctx: CommandContext, json: boolean): Promise<number> {
   const topology = loadTopology();
   const home = pm2Home(topology);
-  const pid = daemonPid(home);
+  const pid = await daemonPid(home);
   let rows: Row[];
+  let orphans: Orphan[] = [];
   if (pid === undefined) {
-    rows = await collectRows(topology, undefined);
+    orphans = findOrphans(home, topology.processes);
+    rows = await collectRows(topology, undefined, orphans);
   } else {
     const client = new Pm2Client(home);
     await client.connect(false);
@@ -312,7 +330,7 @@ export async function clusterStatus(ctx: CommandContext, json: boolean): Promise
         component: spec.component,
         address: spec.address,
         ports: spec.ports,
-        pid: proc?.status === 'online' && proc.pid > 0 ? proc.pid : null,
+        pid: (proc?.status === 'online' || proc?.status === 'orphaned') && proc.pid > 0 ? proc.pid : null,
         pm2Status: proc?.status ?? 'not running',
         uptimeMs: proc?.uptimeMs ?? null,
         restarts: proc?.restarts ?? null,
@@ -329,7 +347,10 @@ export async function clusterStatus(ctx: CommandContext, json: boolean): Promise
   ctx.out(statusRows(rows));
   ctx.out('');
   const bad = rows.filter((r) => !(r.proc?.status === 'online' && r.health?.healthy)).map((r) => r.spec.name);
-  ctx.out(healthy ? 'all healthy' : `not healthy: ${bad.join(', ')}${pid === undefined ? " (not running: 'npm start')" : ''}`);
+  ctx.out(healthy ? 'all healthy' : `not healthy: ${bad.join(', ')}${pid === undefined && orphans.length === 0 ? " (not running: 'npm start')" : ''}`);
+  if (orphans.length > 0) {
+    ctx.out(`the pm2 daemon is gone but ${orphans.length} of its processes still run: 'npm start' replaces them, 'npm stop' stops them`);
+  }
   return healthy ? 0 : 1;
 }
 

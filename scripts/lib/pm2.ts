@@ -3,6 +3,7 @@
  * user's ~/.pm2 or a global pm2).
  */
 import * as fs from 'fs';
+import * as net from 'net';
 import * as path from 'path';
 
 /** The part of a pm2 app configuration we pass around (see deploy/ecosystem.config.js). */
@@ -40,16 +41,46 @@ interface Pm2Api {
   killDaemon(cb: Callback): void;
 }
 
-/** The pm2 daemon's pid when one runs for this PM2_HOME, else undefined. Never throws. */
-export function daemonPid(pm2Home: string): number | undefined {
+function isZombie(pid: number): boolean {
   try {
-    const pid = Number(fs.readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8').trim());
+    // /proc/<pid>/stat: "pid (comm) S ...", comm may contain spaces and parentheses.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pm2 daemon's pid when one runs for this PM2_HOME and answers on its socket, else
+ * undefined. (pm2's connect() would start a daemon where none answers: ask this first.)
+ * Never throws.
+ */
+export async function daemonPid(pm2Home: string): Promise<number | undefined> {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(path.join(pm2Home, 'pm2.pid'), 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0) return undefined;
     process.kill(pid, 0);
-    return pid;
   } catch {
     return undefined;
   }
+  // A SIGKILLed daemon stays a zombie until something reaps it.
+  if (isZombie(pid)) return undefined;
+  const answers = await new Promise<boolean>((resolve) => {
+    const socket = net.connect(path.join(pm2Home, 'rpc.sock'));
+    socket.setTimeout(2000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+  return answers ? pid : undefined;
 }
 
 function call<T>(fn: (cb: Callback<T>) => void): Promise<T> {
@@ -67,7 +98,7 @@ export class Pm2Client {
    * spawnDaemon is false. pm2's own console messages are silenced.
    */
   async connect(spawnDaemon: boolean): Promise<void> {
-    if (!spawnDaemon && daemonPid(this.pm2Home) === undefined) throw new Error('the pm2 daemon is not running');
+    if (!spawnDaemon && (await daemonPid(this.pm2Home)) === undefined) throw new Error('the pm2 daemon is not running');
     fs.mkdirSync(this.pm2Home, { recursive: true });
     // Without this marker the pm2 CLI greets its first use of a PM2_HOME with a large banner.
     const touch = path.join(this.pm2Home, 'touch');
