@@ -3,7 +3,10 @@
  * defaulting). Each entry is a function returning a fresh object, so a test may mutate what
  * it gets. Namespaced objects live in `default`. Shared by unit and contract tests.
  */
-import { ObjectCase, KindMap } from '../../services/lib/resources';
+import { FieldError, fieldErrorMessage } from '../../services/lib/errors';
+import { KindMap, ObjectCase, resourceForCase } from '../../services/lib/resources';
+import { applyDefaults } from '../../services/kube-apiserver/defaulting';
+import { validateCreate, validateStatusUpdate, validateUpdate } from '../../services/kube-apiserver/validation';
 
 export type Fixtures = { [C in ObjectCase]: () => KindMap[C] };
 
@@ -214,3 +217,64 @@ export const fixtures: Fixtures = {
     spec: { controller: 'kubemu.io/ingress-controller' },
   }),
 };
+
+// ---------------------------------------------------------------- helpers for validation tests
+
+/** The defaulting options the helpers use (the `k8s` timing profile's 300 s). */
+export const DEFAULTING = { defaultTolerationSeconds: 300 };
+
+/**
+ * A fixture as the registry holds it right before validating a create: mutated by the test,
+ * copied through the codec, given system fields (uid, creationTimestamp, generation), its
+ * status dropped (except a Node's), and defaulted.
+ */
+export function created<C extends ObjectCase>(c: C, mutate?: (o: KindMap[C]) => void): KindMap[C] {
+  const info = resourceForCase(c);
+  const raw = fixtures[c]();
+  mutate?.(raw);
+  const obj = info.codec.decode(info.codec.encode(raw).finish()) as KindMap[C];
+  const meta = (obj.metadata ??= {});
+  meta.uid = '6f1c0c4e-0000-4000-8000-000000000001';
+  meta.creationTimestamp = '2026-01-01T00:00:00Z';
+  meta.generation = 1;
+  if (info.hasStatus && c !== 'node') (obj as { status?: unknown }).status = undefined;
+  applyDefaults(info, obj, DEFAULTING);
+  return obj;
+}
+
+/** validateCreate of created(c, mutate). */
+export function createErrors<C extends ObjectCase>(c: C, mutate?: (o: KindMap[C]) => void): FieldError[] {
+  return validateCreate(resourceForCase(c), created(c, mutate));
+}
+
+/** The messages of createErrors. */
+export function createMessages<C extends ObjectCase>(c: C, mutate?: (o: KindMap[C]) => void): string[] {
+  return createErrors(c, mutate).map(fieldErrorMessage);
+}
+
+/** A stored copy of created(c, before) (resourceVersion 7), and an update of it changed by `mutate` then defaulted. */
+export function updatePair<C extends ObjectCase>(c: C, mutate: (o: KindMap[C]) => void, before?: (o: KindMap[C]) => void): { next: KindMap[C]; old: KindMap[C] } {
+  const info = resourceForCase(c);
+  const old = created(c, before);
+  old.metadata!.resourceVersion = '7';
+  const next = info.codec.decode(info.codec.encode(old).finish()) as KindMap[C];
+  mutate(next);
+  applyDefaults(info, next, { ...DEFAULTING, update: true });
+  return { next, old };
+}
+
+/** The messages of validateUpdate for updatePair(c, mutate, before). */
+export function updateMessages<C extends ObjectCase>(c: C, mutate: (o: KindMap[C]) => void, before?: (o: KindMap[C]) => void): string[] {
+  const { next, old } = updatePair(c, mutate, before);
+  return validateUpdate(resourceForCase(c), next, old).map(fieldErrorMessage);
+}
+
+/** The messages of validateStatusUpdate: `mutate` changes a copy of the stored object (not defaulted again). */
+export function statusUpdateMessages<C extends ObjectCase>(c: C, mutate: (o: KindMap[C]) => void, before?: (o: KindMap[C]) => void): string[] {
+  const info = resourceForCase(c);
+  const old = created(c, before);
+  old.metadata!.resourceVersion = '7';
+  const next = info.codec.decode(info.codec.encode(old).finish()) as KindMap[C];
+  mutate(next);
+  return validateStatusUpdate(info, next, old).map(fieldErrorMessage);
+}

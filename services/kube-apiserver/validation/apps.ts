@@ -107,6 +107,7 @@ function validatePositiveIntOrPercent(v: IntOrString, path: string): FieldError[
 
 // getIntOrPercentValue: the number, or the percentage's number.
 function intOrPercentValue(v: IntOrString): number {
+  if (v.kind === 'invalid') return NaN;
   if (v.kind === 'int') return v.value;
   if (v.kind === 'string' && isValidPercent(v.value).length === 0) return Number(v.value.slice(0, -1));
   return 0;
@@ -265,7 +266,7 @@ function validateStatefulSetSpec(sts: StatefulSet): FieldError[] {
         const p = 'spec.updateStrategy.rollingUpdate';
         errs.push(...nonNegative(us.rollingUpdate.partition, `${p}.partition`));
         const mu = intOrString(us.rollingUpdate.maxUnavailable, `${p}.maxUnavailable`, errs);
-        if (mu.kind !== 'unset') {
+        if (mu.kind === 'int' || mu.kind === 'string') {
           errs.push(...validatePositiveIntOrPercent(mu, `${p}.maxUnavailable`));
           if (intOrPercentValue(mu) === 0) errs.push(field.invalid(`${p}.maxUnavailable`, goIntOrString(mu), 'cannot be 0'));
           errs.push(...notMoreThan100Percent(mu, `${p}.maxUnavailable`));
@@ -377,6 +378,7 @@ function validateDaemonSetSpec(ds: DaemonSet): FieldError[] {
       errs.push(...notMoreThan100Percent(ms, `${p}.maxSurge`));
       const hasUnavailable = intOrPercentValue(mu) !== 0;
       const hasSurge = intOrPercentValue(ms) !== 0;
+      if (mu.kind === 'invalid' || ms.kind === 'invalid') break;
       if (hasUnavailable && hasSurge) errs.push(field.invalid(`${p}.maxSurge`, goIntOrString(ms), 'may not be set when maxUnavailable is non-zero'));
       else if (!hasUnavailable && !hasSurge) errs.push(field.required(`${p}.maxUnavailable`, 'cannot be 0 when maxSurge is 0'));
       break;

@@ -163,20 +163,20 @@ export function immutablePointer(newVal: unknown, oldVal: unknown, path: string)
 
 // ---------------------------------------------------------------- IntOrString
 
-/** The shape of a checked IntOrString: absent, an integer, or a string. */
-export type IntOrString = { kind: 'unset' } | { kind: 'int'; value: number } | { kind: 'string'; value: string };
+/** The shape of a checked IntOrString: absent, an integer, a string, or of a wrong type (already reported). */
+export type IntOrString = { kind: 'unset' } | { kind: 'invalid' } | { kind: 'int'; value: number } | { kind: 'string'; value: string };
 
 /**
  * Classifies an IntOrString field (a google.protobuf.Value in our protos). Anything but an
  * integer or a string (an object, an array, a boolean, 1.5) is a FieldValueTypeInvalid error,
- * reported through `errs`; it then counts as unset.
+ * reported through `errs`; the result is then `invalid` and callers check nothing more.
  */
 export function intOrString(value: unknown, path: string, errs: FieldError[]): IntOrString {
   if (value === undefined || value === null) return { kind: 'unset' };
   if (typeof value === 'number' && Number.isInteger(value)) return { kind: 'int', value };
   if (typeof value === 'string') return { kind: 'string', value };
   errs.push(typeInvalid(path, value, 'must be an integer or a string'));
-  return { kind: 'unset' };
+  return { kind: 'invalid' };
 }
 
 // ---------------------------------------------------------------- labels, annotations

@@ -221,7 +221,7 @@ function validateServicePort(sp: ServicePort, requireName: boolean, names: Set<s
   else if (!PROTOCOLS.includes(sp.protocol)) errs.push(field.notSupported(child(path, 'protocol'), sp.protocol, PROTOCOLS));
   const tp = intOrString(sp.targetPort, child(path, 'targetPort'), errs);
   if (tp.kind === 'string') errs.push(...invalidEach(child(path, 'targetPort'), tp.value, isValidPortName(tp.value)));
-  else {
+  else if (tp.kind !== 'invalid') {
     const n = tp.kind === 'int' ? tp.value : 0;
     errs.push(...invalidEach(child(path, 'targetPort'), n, isValidPortNum(n)));
   }

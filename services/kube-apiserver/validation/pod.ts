@@ -463,6 +463,7 @@ function validateContainerCommon(ctr: Container, vols: VolumeMap, path: string):
 // ---------------------------------------------------------------- probes and handlers
 
 function validatePortNumOrName(port: IntOrString, path: string): FieldError[] {
+  if (port.kind === 'invalid') return [];
   if (port.kind === 'string') return invalidEach(path, port.value, isValidPortName(port.value));
   const n = port.kind === 'int' ? port.value : 0;
   return invalidEach(path, n, isValidPortNum(n));
