@@ -114,7 +114,7 @@ install_npm_dependencies() {
 }
 
 tree_hash() { # <paths...>: one hash over the names and contents of every file below them
-  find "$@" -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+  find "$@" -type f -print0 2>/dev/null | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1
 }
 
 generate_code() {

@@ -137,6 +137,12 @@ export function etcdClusterToken(stateDir: string): string {
   return 'kubemu-' + crypto.createHash('sha256').update(path.resolve(stateDir)).digest('hex').slice(0, 12);
 }
 
+/** etcd 3.4 refuses to run on architectures other than amd64 unless told they are fine. */
+function etcdArchEnv(): Record<string, string> {
+  const goArch: Record<string, string> = { arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', ia32: '386' };
+  return process.arch === 'x64' ? {} : { ETCD_UNSUPPORTED_ARCH: goArch[process.arch] ?? process.arch };
+}
+
 export interface EtcdMemberPorts {
   name: string;
   clientPort: number;
@@ -199,7 +205,7 @@ export function etcdMemberSpec(opts: {
       '--logger', 'zap',
       '--log-outputs', 'stderr',
     ],
-    env: {},
+    env: etcdArchEnv(),
     filterEnvPrefixes: ['ETCD_'],
     dirs: [path.dirname(opts.dataDir)],
     files: [],
