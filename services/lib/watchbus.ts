@@ -88,12 +88,12 @@ export class WatchExpiredError extends Error {
  * listed at `revision` starts following. Binary search over stored messages (O(log n) direct
  * reads). Throws WatchExpiredError when history after `revision` was trimmed from the stream.
  */
-export async function sequenceAfterRevision(jsm: JetStreamManager, revision: number): Promise<number> {
-  const info = await jsm.streams.info(WATCH_STREAM);
+export async function sequenceAfterRevision(jsm: JetStreamManager, revision: number, stream = WATCH_STREAM): Promise<number> {
+  const info = await jsm.streams.info(stream);
   const first = info.state.first_seq;
   const last = info.state.last_seq;
   if (info.state.messages === 0) return last + 1;
-  const revAt = async (seq: number) => revisionOf((await jsm.streams.getMessage(WATCH_STREAM, { seq })).header);
+  const revAt = async (seq: number) => revisionOf((await jsm.streams.getMessage(stream, { seq })).header);
   const firstRev = await revAt(first);
   if (firstRev > revision + 1 && first > 1) {
     throw new WatchExpiredError(`too old resource version: ${revision} (${firstRev - 1})`);
