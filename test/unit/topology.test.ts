@@ -1,0 +1,97 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  SettingsConflictError,
+  allPorts,
+  buildTopology,
+  etcdClusterToken,
+  natsServerConfig,
+  prepareStateDir,
+  settingsFromEnv,
+} from '../../services/lib/topology';
+
+const settings = { stateDir: '/tmp/kubemu-topology-unit', portBase: 30000, profile: 'demo' };
+
+test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers on the documented ports', () => {
+  const t = buildTopology(settings);
+  expect(t.processes.map((p) => p.name)).toEqual([
+    'etcd-0', 'etcd-1', 'etcd-2', 'nats-0', 'nats-1', 'nats-2', 'kube-apiserver-0', 'kube-apiserver-1',
+  ]);
+  const byName = new Map(t.processes.map((p) => [p.name, p]));
+  expect(byName.get('etcd-2')!.ports).toEqual({ client: 30102, peer: 30112 });
+  expect(byName.get('nats-1')!.ports).toEqual({ client: 30201, route: 30211, monitor: 30221 });
+  expect(byName.get('kube-apiserver-1')!.ports).toEqual({ grpc: 30301, http: 30401 });
+  expect(new Set(allPorts(t)).size).toBe(allPorts(t).length);
+  expect(t.etcdEndpoints).toEqual(['http://127.0.0.1:30100', 'http://127.0.0.1:30101', 'http://127.0.0.1:30102']);
+  expect(t.natsServers).toEqual(['nats://127.0.0.1:30200', 'nats://127.0.0.1:30201', 'nats://127.0.0.1:30202']);
+  expect(t.apiservers).toEqual(['127.0.0.1:30300', '127.0.0.1:30301']);
+  expect(t.jetstreamReplicas).toBe(3);
+  // Storage and bus start before the apiservers.
+  expect(byName.get('etcd-0')!.tier).toBeLessThan(byName.get('kube-apiserver-0')!.tier);
+});
+
+test('topology - etcd members know the whole cluster and keep their data under the state folder', () => {
+  const t = buildTopology(settings);
+  const etcd1 = t.processes.find((p) => p.name === 'etcd-1')!;
+  const arg = (flag: string) => etcd1.args[etcd1.args.indexOf(flag) + 1];
+  expect(arg('--name')).toBe('etcd-1');
+  expect(arg('--data-dir')).toBe('/tmp/kubemu-topology-unit/etcd/etcd-1');
+  expect(arg('--initial-cluster')).toBe(
+    'etcd-0=http://127.0.0.1:30110,etcd-1=http://127.0.0.1:30111,etcd-2=http://127.0.0.1:30112',
+  );
+  expect(arg('--initial-cluster-state')).toBe('new');
+  expect(arg('--initial-cluster-token')).toBe(etcdClusterToken(settings.stateDir));
+  expect(etcd1.filterEnvPrefixes).toContain('ETCD_');
+  expect(etcdClusterToken('/a')).not.toBe(etcdClusterToken('/b'));
+});
+
+test('topology - apiservers get the component environment contract', () => {
+  const t = buildTopology(settings);
+  const api = t.processes.find((p) => p.name === 'kube-apiserver-0')!;
+  expect(api.runtime).toBe('node');
+  expect(api.command.endsWith(path.join('dist', 'services', 'kube-apiserver', 'main.js'))).toBe(true);
+  expect(api.env).toEqual({
+    KUBEMU_COMPONENT_ID: 'kube-apiserver-0',
+    KUBEMU_PROFILE: 'demo',
+    KUBEMU_STATE_DIR: '/tmp/kubemu-topology-unit',
+    KUBEMU_ETCD_ENDPOINTS: t.etcdEndpoints.join(','),
+    KUBEMU_NATS_SERVERS: t.natsServers.join(','),
+    KUBEMU_APISERVERS: '127.0.0.1:30300,127.0.0.1:30301',
+    KUBEMU_JETSTREAM_REPLICAS: '3',
+    KUBEMU_APISERVER_LISTEN: '127.0.0.1:30300',
+  });
+  expect(api.health).toEqual({ kind: 'grpc', address: '127.0.0.1:30300' });
+});
+
+test('topology - nats-server configuration: JetStream on file storage, routes to the others, none for one server', () => {
+  const servers = [0, 1, 2].map((i) => ({ name: `nats-${i}`, clientPort: 100 + i, routePort: 200 + i, monitorPort: 300 + i }));
+  const clustered = natsServerConfig(servers[0], servers, '/s/nats-0');
+  expect(clustered).toContain('server_name: "nats-0"');
+  expect(clustered).toContain('store_dir: "/s/nats-0"');
+  expect(clustered).toContain('"nats-route://127.0.0.1:201"');
+  expect(clustered).toContain('"nats-route://127.0.0.1:202"');
+  expect(clustered).not.toContain('"nats-route://127.0.0.1:200"');
+  const single = natsServerConfig(servers[0], [servers[0]], '/s/nats-0');
+  expect(single).toContain('jetstream {');
+  expect(single).not.toContain('cluster {');
+});
+
+test('topology - a state folder pins its port base and profile', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubemu-topology-'));
+  try {
+    const env = { KUBEMU_STATE_DIR: dir, KUBEMU_PORT_BASE: '31000' };
+    const first = settingsFromEnv(env);
+    expect(first).toEqual({ stateDir: dir, portBase: 31000, profile: 'demo' });
+    prepareStateDir(buildTopology(first));
+    expect(fs.existsSync(path.join(dir, 'nats', 'nats-0.conf'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'logs'))).toBe(true);
+    // Later commands without the variable get the recorded settings; a contradicting one is refused.
+    expect(settingsFromEnv({ KUBEMU_STATE_DIR: dir })).toEqual(first);
+    expect(() => settingsFromEnv({ KUBEMU_STATE_DIR: dir, KUBEMU_PORT_BASE: '32000' })).toThrow(SettingsConflictError);
+    expect(() => settingsFromEnv({ KUBEMU_STATE_DIR: dir, KUBEMU_PROFILE: 'k8s' })).toThrow(SettingsConflictError);
+    expect(() => settingsFromEnv({ KUBEMU_PORT_BASE: 'abc' })).toThrow(/KUBEMU_PORT_BASE/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
