@@ -217,7 +217,10 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
         ctx.out(`kubemu: starting ${names(launch)}`);
         await client.start(launch.map((p) => apps.get(p.name)).filter((a): a is Pm2App => a !== undefined));
       }
-      const wait = await waitUntilHealthy(inTier, Math.max(0, deadline - Date.now()));
+      const wait = await waitUntilHealthy(inTier, Math.max(0, deadline - Date.now()), {
+        onProgress: (pending) =>
+          ctx.out(`kubemu:   waiting for ${pending.map((p) => `${p.name} (${p.detail.slice(0, 100)})`).join(', ')}`),
+      });
       if (!wait.healthy) {
         const failing = inTier.filter((p) => !wait.results.get(p.name)?.healthy);
         ctx.out(`kubemu: not healthy after ${timeoutSeconds}s: ${failing.map((p) => `${p.name} (${wait.results.get(p.name)?.detail})`).join(', ')}`);

@@ -76,7 +76,16 @@ async function probeEtcd(url: string, timeoutMs: number): Promise<ProbeResult> {
 
 async function probeNats(monitorUrl: string, clustered: boolean, timeoutMs: number): Promise<ProbeResult> {
   const res = await httpGet(`${monitorUrl}/healthz`, timeoutMs);
-  if (res.status !== 200) return { healthy: false, detail: `healthz ${res.status}: ${res.body.slice(0, 80)}` };
+  if (res.status !== 200) {
+    // e.g. {"status":"unavailable","error":"JetStream stream '$G > KUBEMU_WATCH' is not current"}
+    let error = res.body.slice(0, 120);
+    try {
+      error = (JSON.parse(res.body) as { error?: string }).error ?? error;
+    } catch {
+      // not JSON: keep the raw text
+    }
+    return { healthy: false, detail: `healthz ${res.status}: ${error}` };
+  }
   if (!clustered) return { healthy: true, detail: 'ok' };
   // /healthz alone may say ok before the JetStream meta group has a leader; streams cannot be
   // created until it has one.
@@ -120,17 +129,23 @@ export async function probe(health: HealthProbe, timeoutMs = 2000): Promise<Prob
 export async function waitUntilHealthy<T extends { name: string; health: HealthProbe }>(
   items: T[],
   timeoutMs: number,
-  intervalMs = 250,
+  opts: { intervalMs?: number; progressEveryMs?: number; onProgress?(pending: Array<{ name: string; detail: string }>): void } = {},
 ): Promise<{ healthy: boolean; results: Map<string, ProbeResult> }> {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   const results = new Map<string, ProbeResult>();
   let pending = items;
+  let nextProgress = started + (opts.progressEveryMs ?? 5000);
   for (;;) {
     const round = await Promise.all(pending.map(async (item) => [item, await probe(item.health)] as const));
     for (const [item, result] of round) results.set(item.name, result);
     pending = round.filter(([, r]) => !r.healthy).map(([item]) => item);
     if (pending.length === 0) return { healthy: true, results };
     if (Date.now() >= deadline) return { healthy: false, results };
-    await new Promise((r) => setTimeout(r, intervalMs));
+    if (opts.onProgress && Date.now() >= nextProgress) {
+      opts.onProgress(pending.map((p) => ({ name: p.name, detail: results.get(p.name)?.detail ?? '' })));
+      nextProgress = Date.now() + (opts.progressEveryMs ?? 5000);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
   }
 }
