@@ -2,7 +2,7 @@ import { fieldErrorMessage } from '../../services/lib/errors';
 import { RESOURCES, resourceForCase } from '../../services/lib/resources';
 import { applyDefaults } from '../../services/kube-apiserver/defaulting';
 import { validateCreate, validateStatusUpdate, validateUpdate } from '../../services/kube-apiserver/validation';
-import { GoValue } from '../../services/kube-apiserver/validation/common';
+import { GoValue, semanticEqual } from '../../services/kube-apiserver/validation/common';
 import { created, createErrors, createMessages, DEFAULTING, fixtures, updateMessages } from './fixtures';
 
 const OPTS = DEFAULTING;
@@ -186,5 +186,17 @@ describe('Go rendering', () => {
     expect(String(errs[0].badValue)).toBe('map[string]string{"app":"x"}');
     // Until errors.ts prints GoValue verbatim, the plain value is shown.
     expect(fieldErrorMessage(errs[0])).toMatch(/^spec\.template\.metadata\.labels: Invalid value: .*"app".*"x".*: `selector` does not match template `labels`$/);
+  });
+});
+
+describe('semantic equality', () => {
+  test('equality - unset, zero and empty values are equal; map order does not matter', () => {
+    expect(semanticEqual({ a: '', b: [], c: { d: 0 } }, {})).toBe(true);
+    expect(semanticEqual({ m: { x: '1', y: '2' } }, { m: { y: '2', x: '1' } })).toBe(true);
+    expect(semanticEqual({ m: { x: '1' } }, { m: { x: '2' } })).toBe(false);
+    expect(semanticEqual([1, 2], [2, 1])).toBe(false);
+    expect(semanticEqual({ b: Buffer.from('a') }, { b: Buffer.from('a') })).toBe(true);
+    expect(semanticEqual({ b: Buffer.from('a') }, { b: Buffer.from('b') })).toBe(false);
+    expect(semanticEqual({ n: 1 }, { n: '1' })).toBe(false);
   });
 });

@@ -120,9 +120,58 @@ export function notFound(path: string, value: unknown): FieldError {
   return field.invalid(path, value, 'not found');
 }
 
-/** Deep equality of two JSON-like values where undefined, null, "", 0, false, [] and {} are all "unset". */
+/**
+ * Deep equality of two JSON-like values where undefined, null, "", 0, false, [] and {} are all
+ * "unset" (as proto3 cannot tell them apart), and so is an object whose members all are.
+ * Map key order does not matter. Allocation-free: it runs on every update.
+ */
 export function semanticEqual(a: unknown, b: unknown): boolean {
-  return canonical(a) === canonical(b);
+  if (a === b) return true;
+  const oa = isObject(a);
+  const ob = isObject(b);
+  if (!oa && !ob) return isZero(a) && isZero(b);
+  if (oa && ob) return objectsEqual(a as object, b as object);
+  return oa ? isZero(b) && allUnset(a as object) : isZero(a) && allUnset(b as object);
+}
+
+function isZero(v: unknown): boolean {
+  return v === undefined || v === null || v === '' || v === 0 || v === false;
+}
+
+function isObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null;
+}
+
+function allUnset(o: object): boolean {
+  if (o instanceof Uint8Array) return o.length === 0;
+  if (Array.isArray(o)) return o.length === 0;
+  for (const k in o) {
+    const v = (o as Record<string, unknown>)[k];
+    if (isObject(v) ? !allUnset(v as object) : !isZero(v)) return false;
+  }
+  return true;
+}
+
+function objectsEqual(a: object, b: object): boolean {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array)) return allUnset(a) && allUnset(b);
+    return Buffer.compare(a, b) === 0;
+  }
+  const aa = Array.isArray(a);
+  const ab = Array.isArray(b);
+  if (aa || ab) {
+    if (!(aa && ab)) return allUnset(a) && allUnset(b);
+    const x = a as unknown[];
+    const y = b as unknown[];
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!semanticEqual(x[i], y[i])) return false;
+    return true;
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k in ra) if (!semanticEqual(ra[k], rb[k])) return false;
+  for (const k in rb) if (!(k in ra) && !semanticEqual(undefined, rb[k])) return false;
+  return true;
 }
 
 /** A canonical JSON text of a value, dropping unset members (see semanticEqual). */
