@@ -34,6 +34,8 @@ export class WatchPublisher {
   /** The revision of the last change known to be in the stream. */
   publishedRevision = 0;
   private readonly js: JetStreamClient;
+  /** Set after history was lost: an empty stream starts at the current revision instead of 1. */
+  private startFromCurrent = false;
 
   constructor(
     private readonly storage: EtcdStorage,
@@ -51,6 +53,15 @@ export class WatchPublisher {
         await this.session(signal);
       } catch (err) {
         if (signal.aborted) break;
+        if (/compacted/i.test((err as Error).message)) {
+          // etcd no longer has the history after the stream's tail: the changes in between can never
+          // be published. Start a new stream at the current revision; every informer finds its
+          // consumer gone, relists, and sees its revision as too old for the new stream.
+          this.opts.log.error('watch publisher: etcd history after the stream tail is compacted; starting a new watch stream', { err: (err as Error).message });
+          await this.jsm.streams.delete(WATCH_STREAM).catch(() => undefined);
+          this.startFromCurrent = true;
+          continue;
+        }
         this.opts.log.warn('watch publisher: session ended; resuming from the stream tail', { err: (err as Error).message });
         await sleep(300, signal);
       }
@@ -62,14 +73,19 @@ export class WatchPublisher {
     const tail = await this.streamTail();
     let lastMsgId = tail.msgId;
     let skipThrough = tail.msgId; // events up to and including this id are already in the stream
-    const startRevision = tail.revision > 0 ? tail.revision : 1;
+    const startRevision = tail.revision > 0 ? tail.revision : this.startFromCurrent ? (await this.storage.currentRevision()) + 1 : 1;
+    this.startFromCurrent = false;
     this.publishedRevision = tail.revision;
     this.opts.log.info('watch publisher: following etcd', { fromRevision: startRevision, lastMsgId });
 
     const queue: IWatchResponse[] = [];
     let wake: (() => void) | undefined;
     let failure: Error | undefined;
-    const watcher = await this.storage.client.watch().prefix('/registry/').withPreviousKV().startRevision(String(startRevision)).create();
+    const watcher = this.storage.client.watch().prefix('/registry/').withPreviousKV().startRevision(String(startRevision)).watcher();
+    await new Promise<void>((resolve, reject) => {
+      watcher.once('connected', () => resolve());
+      watcher.once('error', reject);
+    });
     const notify = () => {
       const w = wake;
       wake = undefined;

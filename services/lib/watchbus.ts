@@ -94,8 +94,11 @@ export async function sequenceAfterRevision(jsm: JetStreamManager, revision: num
   const last = info.state.last_seq;
   if (info.state.messages === 0) return last + 1;
   const revAt = async (seq: number) => revisionOf((await jsm.streams.getMessage(stream, { seq })).header);
+  // Every etcd revision is a change under /registry/ and so a message: when the stream's first
+  // message is past revision+1, the changes in between are not in the stream (trimmed, or lost
+  // with an earlier stream) and the watcher must relist.
   const firstRev = await revAt(first);
-  if (firstRev > revision + 1 && first > 1) {
+  if (firstRev > revision + 1) {
     throw new WatchExpiredError(`too old resource version: ${revision} (${firstRev - 1})`);
   }
   if ((await revAt(last)) <= revision) return last + 1;
