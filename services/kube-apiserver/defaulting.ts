@@ -33,6 +33,7 @@ import { IngressClass } from '../lib/generated/kubemu/networking/v1/networking';
 import { KubeObject, ResourceInfo } from '../lib/resources';
 import { JOB_LABELS } from './validation/batch';
 import { addQuantities, isQuantityError, parseQuantity, Quantity } from './validation/quantities';
+import { Quantity as LibQuantity } from '../lib/quantity';
 
 /** What defaulting needs beyond the object. */
 export interface DefaultingOptions {
@@ -125,7 +126,29 @@ function defaultFieldRef(ref: ObjectFieldSelector | undefined): void {
   if (ref && !ref.apiVersion) ref.apiVersion = 'v1';
 }
 
+/**
+ * SetDefaults_ResourceList: quantities are stored in Kubernetes' canonical form (`0.5` →
+ * `500m`, `1024Mi` → `1Gi`), rounded up to milli precision. Unparseable values are left for
+ * validation to report.
+ */
+function defaultResourceList(list: { [name: string]: string } | undefined): void {
+  if (!list) return;
+  for (const name of Object.keys(list)) {
+    const q = parseQuantity(list[name]);
+    if (isQuantityError(q)) continue;
+    try {
+      const milli = q.scaledValue(-3);
+      const exact = milli * 1_000_000n === q.scaledValue(-9);
+      list[name] = (exact ? q : LibQuantity.fromMilliValue(milli, q.format)).toString();
+    } catch {
+      // Astronomically large values: keep the text as written.
+    }
+  }
+}
+
 function defaultContainer(c: Container): void {
+  defaultResourceList(c.resources?.limits);
+  defaultResourceList(c.resources?.requests);
   if (!c.imagePullPolicy) c.imagePullPolicy = imageTag(c.image ?? '') === 'latest' ? 'Always' : 'IfNotPresent';
   if (!c.terminationMessagePath) c.terminationMessagePath = '/dev/termination-log';
   if (!c.terminationMessagePolicy) c.terminationMessagePolicy = 'File';
@@ -167,6 +190,7 @@ function defaultPodSpec(spec: PodSpec): void {
   for (const c of spec.initContainers ?? []) defaultContainer(c);
   for (const c of spec.containers ?? []) defaultContainer(c);
   for (const v of spec.volumes ?? []) defaultVolume(v);
+  defaultResourceList(spec.overhead);
 }
 
 /** A workload's pod template: created when absent, then PodSpec defaults. */
@@ -279,6 +303,8 @@ function defaultNode(node: Node): void {
   if (spec.podCIDR && !(spec.podCIDRs ?? []).length) spec.podCIDRs = [spec.podCIDR];
   if (!spec.podCIDR && (spec.podCIDRs ?? []).length) spec.podCIDR = spec.podCIDRs![0];
   const status = node.status;
+  defaultResourceList(status?.capacity);
+  defaultResourceList(status?.allocatable);
   if (status && Object.keys(status.capacity ?? {}).length && !Object.keys(status.allocatable ?? {}).length) {
     status.allocatable = { ...status.capacity };
   }
@@ -325,6 +351,7 @@ function defaultSecret(secret: Secret): void {
 
 function defaultPersistentVolume(pv: PersistentVolume): void {
   const spec = (pv.spec ??= {});
+  defaultResourceList(spec.capacity);
   if (!spec.persistentVolumeReclaimPolicy) spec.persistentVolumeReclaimPolicy = 'Retain';
   if (spec.volumeMode === undefined) spec.volumeMode = 'Filesystem';
   if (spec.hostPath && spec.hostPath.type === undefined) spec.hostPath.type = '';
@@ -334,6 +361,8 @@ function defaultPersistentVolume(pv: PersistentVolume): void {
 
 function defaultPersistentVolumeClaim(pvc: PersistentVolumeClaim): void {
   const spec = (pvc.spec ??= {});
+  defaultResourceList(spec.resources?.limits);
+  defaultResourceList(spec.resources?.requests);
   if (spec.volumeMode === undefined) spec.volumeMode = 'Filesystem';
   const status = (pvc.status ??= {});
   if (!status.phase) status.phase = 'Pending';

@@ -56,6 +56,15 @@ describe('pod defaults', () => {
     expect(probe.httpGet).toMatchObject({ path: '/', scheme: 'HTTP', port: 8080 });
   });
 
+  test('defaults - resource quantities are stored in canonical form, rounded up to milli', () => {
+    const c = defaulted('pod', (o) => (o.spec!.containers![0].resources = { limits: { cpu: '0.5', memory: '1024Mi', 'example.com/x': 'abc' }, requests: { cpu: '0.0001', memory: '1.5Gi' } })).spec!
+      .containers![0];
+    expect(c.resources!.limits).toEqual({ cpu: '500m', memory: '1Gi', 'example.com/x': 'abc' });
+    expect(c.resources!.requests).toEqual({ cpu: '1m', memory: '1536Mi', 'example.com/x': 'abc' });
+    expect(defaulted('persistentVolumeClaim', (o) => (o.spec!.resources!.requests!.storage = '2048Mi')).spec!.resources!.requests).toEqual({ storage: '2Gi' });
+    expect(defaulted('node', (o) => (o.status!.capacity!.memory = '8192Mi')).status!.allocatable!.memory).toBe('8Gi');
+  });
+
   test('defaults - requests default to limits on pods', () => {
     const c = defaulted('pod', (o) => (o.spec!.containers![0].resources = { limits: { cpu: '1', memory: '1Gi' }, requests: { cpu: '250m' } })).spec!.containers![0];
     expect(c.resources!.requests).toEqual({ cpu: '250m', memory: '1Gi' });
