@@ -441,6 +441,7 @@ export class Registry {
     meta.resourceVersion = oldMeta.resourceVersion;
     if (info.hasStatus) next.status = old.status;
     this.prepareSecret(info, next);
+    if (info.objectCase === 'service') keepAllocatedClusterIPs(next, old);
     applyDefaults(info, next, { defaultTolerationSeconds: this.opts.defaultTolerationSeconds, update: true });
     if (info.tracksGeneration && specChanged(info, next, old)) meta.generation = (oldMeta.generation ?? 0) + 1;
     return next;
@@ -582,6 +583,15 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof StorageUnavailableError) return errors.unavailable(`storage is unavailable: ${err.message}`, err);
   if (err instanceof StorageError) return errors.internal(err.message, err);
   return errors.internal(err instanceof Error ? err.message : String(err), err);
+}
+
+/** A Service update that leaves clusterIP(s) out keeps the allocated ones (as Kubernetes does for `kubectl replace`). */
+function keepAllocatedClusterIPs(next: KubeObject, old: KubeObject): void {
+  const spec = next.spec as { clusterIP?: string; clusterIPs?: string[] } | undefined;
+  const oldSpec = old.spec as { clusterIP?: string; clusterIPs?: string[] } | undefined;
+  if (!spec || !oldSpec) return;
+  if (!spec.clusterIP && oldSpec.clusterIP) spec.clusterIP = oldSpec.clusterIP;
+  if (!spec.clusterIPs?.length && oldSpec.clusterIPs?.length && spec.clusterIP === oldSpec.clusterIP) spec.clusterIPs = [...oldSpec.clusterIPs];
 }
 
 function isDryRun(opts: { dryRun?: string[] }): boolean {

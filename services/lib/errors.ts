@@ -21,6 +21,7 @@ export type StatusReason =
 /** A field error's kind, in Kubernetes' CauseType terms. */
 export type FieldErrorType =
   | 'FieldValueRequired'
+  | 'FieldValueNotFound'
   | 'FieldValueInvalid'
   | 'FieldValueNotSupported'
   | 'FieldValueDuplicate'
@@ -43,6 +44,7 @@ export interface FieldError {
 
 const typeWords: Record<FieldErrorType, string> = {
   FieldValueRequired: 'Required value',
+  FieldValueNotFound: 'Not found',
   FieldValueInvalid: 'Invalid value',
   FieldValueNotSupported: 'Unsupported value',
   FieldValueDuplicate: 'Duplicate value',
@@ -53,6 +55,8 @@ const typeWords: Record<FieldErrorType, string> = {
 };
 
 function renderValue(v: unknown): string {
+  // Values that carry their Go rendering (maps, structs) print as Kubernetes prints them.
+  if (v && typeof v === 'object' && typeof (v as { goSyntax?: unknown }).goSyntax === 'string') return (v as { goSyntax: string }).goSyntax;
   if (typeof v === 'string') return JSON.stringify(v);
   if (v === undefined) return 'null';
   if (typeof v === 'object' && v !== null) return JSON.stringify(v);
@@ -62,7 +66,7 @@ function renderValue(v: unknown): string {
 /** Renders a field error the way Kubernetes' field.Error.Error() does. */
 export function fieldErrorMessage(e: FieldError): string {
   let body = typeWords[e.type];
-  const showsValue = e.type === 'FieldValueInvalid' || e.type === 'FieldValueNotSupported' || e.type === 'FieldValueDuplicate' || e.type === 'FieldValueTypeInvalid';
+  const showsValue = e.type === 'FieldValueInvalid' || e.type === 'FieldValueNotFound' || e.type === 'FieldValueNotSupported' || e.type === 'FieldValueDuplicate' || e.type === 'FieldValueTypeInvalid';
   if (showsValue && e.badValue !== undefined) body += `: ${renderValue(e.badValue)}`;
   if (e.type === 'FieldValueNotSupported' && e.supported?.length) {
     body += `: supported values: ${e.supported.map((s) => JSON.stringify(s)).join(', ')}`;
@@ -75,6 +79,7 @@ export function fieldErrorMessage(e: FieldError): string {
 /** Field error constructors, named as in Kubernetes' field package. */
 export const field = {
   required: (f: string, detail?: string): FieldError => ({ type: 'FieldValueRequired', field: f, detail }),
+  notFound: (f: string, badValue: unknown): FieldError => ({ type: 'FieldValueNotFound', field: f, badValue }),
   invalid: (f: string, badValue: unknown, detail?: string): FieldError => ({ type: 'FieldValueInvalid', field: f, badValue, detail }),
   notSupported: (f: string, badValue: unknown, supported: string[]): FieldError => ({ type: 'FieldValueNotSupported', field: f, badValue, supported }),
   duplicate: (f: string, badValue: unknown): FieldError => ({ type: 'FieldValueDuplicate', field: f, badValue }),

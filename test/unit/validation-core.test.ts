@@ -123,7 +123,7 @@ describe('service', () => {
 
   test('service update - clusterIP is immutable once allocated', () => {
     expect(updateMessages('service', (o) => Object.assign(o.spec!, { clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.11'] }), (o) => (o.spec!.clusterIP = '10.96.0.10'))).toEqual([
-      'spec.clusterIPs[0]: Invalid value: ["10.96.0.11"]: may not change once set',
+      'spec.clusterIPs[0]: Invalid value: []string{"10.96.0.11"}: may not change once set',
     ]);
     expect(updateMessages('service', (o) => Object.assign(o.spec!, { clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'] }))).toEqual([]);
   });

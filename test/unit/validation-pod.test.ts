@@ -165,7 +165,7 @@ describe('pod spec', () => {
 
   test('pod - a volume has exactly one source', () => {
     // An invalid volume is left out of the volumes mounts may use, as in Kubernetes.
-    const unmounted = `${C0}.volumeMounts[0].name: Invalid value: "config": not found`;
+    const unmounted = `${C0}.volumeMounts[0].name: Not found: "config"`;
     expect(createMessages('pod', (o) => (o.spec!.volumes![0].emptyDir = {}))).toEqual(['spec.volumes[0].configMap: Forbidden: may not specify more than 1 volume type', unmounted]);
     expect(createMessages('pod', (o) => (o.spec!.volumes![0] = { name: 'config', secret: {} }))).toEqual(['spec.volumes[0].secret.secretName: Required value', unmounted]);
     expect(createMessages('pod', (o) => (o.spec!.volumes![0] = { name: 'config', hostPath: { path: '/data/../etc' } }))).toEqual([
@@ -175,7 +175,7 @@ describe('pod spec', () => {
   });
 
   test('pod - volume mounts name a volume and have unique mount paths', () => {
-    expect(createMessages('pod', withContainer((c) => (c.volumeMounts![0].name = 'missing')))).toEqual([`${C0}.volumeMounts[0].name: Invalid value: "missing": not found`]);
+    expect(createMessages('pod', withContainer((c) => (c.volumeMounts![0].name = 'missing')))).toEqual([`${C0}.volumeMounts[0].name: Not found: "missing"`]);
     expect(createMessages('pod', withContainer((c) => (c.volumeMounts![0].mountPath = '')))).toEqual([`${C0}.volumeMounts[0].mountPath: Required value`]);
     expect(createMessages('pod', withContainer((c) => c.volumeMounts!.push({ name: 'config', mountPath: '/etc/web' })))).toEqual([
       `${C0}.volumeMounts[1].mountPath: Invalid value: "/etc/web": must be unique`,

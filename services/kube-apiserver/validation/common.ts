@@ -112,12 +112,9 @@ export function typeInvalid(path: string, value: unknown, detail: string): Field
   return { type: 'FieldValueTypeInvalid', field: path, badValue: value, detail };
 }
 
-/**
- * field.NotFound. errors.ts has no "Not found" type yet, so this renders as
- * `Invalid value: "x": not found` until it does (one place to change).
- */
+/** field.NotFound: `Not found: "x"`. */
 export function notFound(path: string, value: unknown): FieldError {
-  return field.invalid(path, value, 'not found');
+  return field.notFound(path, value);
 }
 
 /**
