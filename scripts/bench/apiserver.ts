@@ -87,7 +87,8 @@ async function main(): Promise<void> {
   const nats = await startNats({ servers: natsServers as 1 | 3 });
   const api = await startApiserver({ etcd, nats, id: 'kube-apiserver-bench', jetstreamReplicas: natsServers });
   const client = new ApiClient([api.address]);
-  const raw = new Etcd3({ hosts: etcd.endpoints });
+  // The same client settings as the apiserver's own etcd client, for a fair comparison.
+  const raw = new Etcd3({ hosts: etcd.endpoints, grpcOptions: { 'grpc.enable_channelz': 0 } });
   const conns: NatsConnection[] = [];
   const informers: Informer<'configMap'>[] = [];
   try {
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
     const committed = new Map<string, number>();
     const delivery: number[] = [];
     const endToEnd: number[] = [];
+    const handled: [string, number][] = [];
     const commitWatch = await raw.watch().prefix('/registry/configmaps/bench-watch/').create();
     commitWatch.on('put', (kv) => committed.set(kv.key.toString().split('/').pop()!, performance.now()));
     for (let i = 0; i < 10; i++) {
@@ -122,10 +124,10 @@ async function main(): Promise<void> {
       inf.addHandlers({
         onAdd: (o) => {
           const now = performance.now();
-          const t = sent.get(o.metadata!.name!);
+          const name = o.metadata!.name!;
+          const t = sent.get(name);
           if (t !== undefined) endToEnd.push(now - t);
-          const c = committed.get(o.metadata!.name!);
-          if (c !== undefined) delivery.push(Math.max(0, now - c));
+          handled.push([name, now]);
         },
       });
       await inf.start();
@@ -138,8 +140,13 @@ async function main(): Promise<void> {
     });
     const expected = 500 * seconds * informers.length;
     const waitUntil = Date.now() + 30000;
-    while (delivery.length < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
+    while (handled.length < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
     await commitWatch.cancel();
+    for (const [name, at] of handled) {
+      const c = committed.get(name);
+      // The raw etcd watch and the informers race; a handler that ran first counts as 0 ms.
+      if (c !== undefined) delivery.push(Math.max(0, at - c));
+    }
     const watchLat = summary(delivery);
     const e2eLat = summary(endToEnd);
 

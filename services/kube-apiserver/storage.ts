@@ -52,6 +52,7 @@ export class EtcdStorage {
     this.client = new Etcd3({
       hosts: endpoints,
       dialTimeout: 3000,
+      grpcOptions: { 'grpc.enable_channelz': 0 },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_TIMEOUT_MS }),
       ...options,
     });

@@ -42,6 +42,7 @@ export class ApiClient implements LeaseClient {
       'grpc.keepalive_timeout_ms': 5000,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2000,
+      'grpc.enable_channelz': 0,
     });
     this.timeoutMs = opts.timeoutMs ?? 10000;
     this.retryForMs = opts.retryForMs ?? 15000;
