@@ -59,6 +59,7 @@ test('watch robustness - informers stay exact through a NATS server and an apise
     let writing = true;
     let writes = 0;
     let failures = 0;
+    const failureMessages: string[] = [];
     const writer = async (id: number) => {
       let n = 0;
       while (writing) {
@@ -70,8 +71,9 @@ test('watch robustness - informers stay exact through a NATS server and an apise
           else if (n % 7 === 0) await client.delete(CM, ns, name);
           else await client.update(CM, { ...existing, data: { n: String(n) } });
           writes++;
-        } catch {
+        } catch (err) {
           failures++;
+          if (failureMessages.length < 5) failureMessages.push((err as Error).message);
         }
         n++;
       }
@@ -112,7 +114,7 @@ test('watch robustness - informers stay exact through a NATS server and an apise
       expect({ watcher: i, cache: Object.fromEntries(actual) }).toEqual({ watcher: i, cache: Object.fromEntries(expected) });
       expect(w.violations).toEqual([]);
     }
-    console.log(`watch robustness: ${writes} writes (${failures} failed and were retried by the writer), ${watchers.length} informers, relists: ${watchers.map((w) => w.informer.lists - 1).join(',')}, caught up ${convergeMs} ms after the writers stopped`);
+    console.log(`watch robustness: ${writes} writes (${failures} failed and were retried by the writer: ${JSON.stringify(failureMessages)}), ${watchers.length} informers, relists: ${watchers.map((w) => w.informer.lists - 1).join(',')}, caught up ${convergeMs} ms after the writers stopped`);
   } finally {
     for (const w of watchers) await w.informer.stop();
     for (const c of conns) await c.close().catch(() => undefined);
