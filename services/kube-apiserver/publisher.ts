@@ -1,10 +1,11 @@
-import { headers as natsHeaders, JetStreamClient, JetStreamManager, NatsConnection, PubAck } from 'nats';
+import { JetStreamManager, NatsConnection } from 'nats';
 import { BinaryReader, BinaryWriter } from '@bufbuild/protobuf/wire';
 import { Object as ApiObject } from '../lib/generated/kubemu/apiserver/v1/apiserver';
 import { Logger } from '../lib/log';
 import { ObjectCase, parseStorageKey, wrap } from '../lib/resources';
 import { ensureWatchStream, REVISION_HEADER, WATCH_STREAM, watchSubject } from '../lib/watchbus';
 import { EtcdStorage } from './storage';
+import { StreamWriter } from './stream-writer';
 import type { IKeyValue, IWatchResponse } from 'etcd3/lib/rpc';
 
 export interface PublisherOptions {
@@ -33,7 +34,6 @@ interface Pending {
 export class WatchPublisher {
   /** The revision of the last change known to be in the stream. */
   publishedRevision = 0;
-  private readonly js: JetStreamClient;
   /** Set after history was lost: an empty stream starts at the current revision instead of 1. */
   private startFromCurrent = false;
 
@@ -43,7 +43,6 @@ export class WatchPublisher {
     private readonly jsm: JetStreamManager,
     private readonly opts: PublisherOptions,
   ) {
-    this.js = nc.jetstream();
   }
 
   /** Publishes until `signal` aborts; restarts its session after any failure. Never throws. */
@@ -101,7 +100,8 @@ export class WatchPublisher {
     });
     const onAbort = () => notify();
     signal.addEventListener('abort', onAbort);
-    const inFlight: { ack: Promise<PubAck>; revision: number }[] = [];
+    const writer = new StreamWriter(this.nc);
+    const inFlight: { ack: Promise<void>; revision: number }[] = [];
     try {
       for (;;) {
         if (signal.aborted) return;
@@ -124,14 +124,7 @@ export class WatchPublisher {
               continue;
             }
           }
-          const h = natsHeaders();
-          h.set(REVISION_HEADER, String(p.revision));
-          const ack = this.js.publish(p.subject, p.data, {
-            msgID: p.msgId,
-            headers: h,
-            expect: lastMsgId ? { lastMsgID: lastMsgId } : undefined,
-            timeout: 5000,
-          });
+          const ack = writer.publish(p.subject, p.data, p.msgId, lastMsgId || undefined, { [REVISION_HEADER]: String(p.revision) });
           // Keep the promise from being reported as unhandled while it waits its turn.
           ack.catch(() => undefined);
           inFlight.push({ ack, revision: p.revision });
@@ -143,10 +136,11 @@ export class WatchPublisher {
       signal.removeEventListener('abort', onAbort);
       await watcher.cancel().catch(() => undefined);
       await Promise.allSettled(inFlight.map((f) => f.ack));
+      writer.close();
     }
   }
 
-  private async settle(f: { ack: Promise<PubAck>; revision: number }): Promise<void> {
+  private async settle(f: { ack: Promise<void>; revision: number }): Promise<void> {
     await f.ack;
     this.publishedRevision = Math.max(this.publishedRevision, f.revision);
   }
