@@ -61,8 +61,8 @@ function emptyError(): string {
   return 'must be non-empty';
 }
 
-// Kubernetes' RegexError, including its spacing ("'a',  or 'b', ").
-function regexError(msg: string, re: string, ...examples: string[]): string {
+/** Kubernetes' RegexError message, including its spacing ("'a',  or 'b', "). Pure. */
+export function regexError(msg: string, re: string, ...examples: string[]): string {
   if (examples.length === 0) return `${msg} (regex used for validation is '${re}')`;
   let out = msg + ' (e.g. ';
   examples.forEach((ex, i) => {
@@ -72,7 +72,8 @@ function regexError(msg: string, re: string, ...examples: string[]): string {
   return out + `regex used for validation is '${re}')`;
 }
 
-function byteLength(s: string): number {
+/** The UTF-8 length of `s`, as Kubernetes measures string limits. */
+export function byteLength(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }
 

@@ -8,7 +8,7 @@
  * selectors and validation agree on one definition.
  */
 import { isIPv4, isIPv6 } from 'net';
-import { isDNS1123Subdomain, isLabelKey, isLabelValue } from '../../lib/labels';
+import { byteLength, isDNS1123Subdomain, isLabelKey, isLabelValue, regexError } from '../../lib/labels';
 
 export { isDNS1123Subdomain, isLabelKey, isLabelValue };
 
@@ -25,20 +25,7 @@ export function inclusiveRangeError(lo: number, hi: number): string {
   return `must be between ${lo} and ${hi}, inclusive`;
 }
 
-/** Kubernetes' RegexError, including its odd spacing ("'a',  or 'b', "). */
-export function regexError(msg: string, re: string, ...examples: string[]): string {
-  if (examples.length === 0) return `${msg} (regex used for validation is '${re}')`;
-  let out = msg + ' (e.g. ';
-  examples.forEach((ex, i) => {
-    if (i > 0) out += ' or ';
-    out += `'${ex}', `;
-  });
-  return out + `regex used for validation is '${re}')`;
-}
-
-function byteLength(s: string): number {
-  return Buffer.byteLength(s, 'utf8');
-}
+export { regexError };
 
 const DNS1123_LABEL_FMT = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS1123_LABEL_ERR =
