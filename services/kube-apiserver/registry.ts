@@ -100,7 +100,8 @@ export class Registry {
       meta.uid = newUid();
       meta.creationTimestamp = formatTime(this.now());
       meta.resourceVersion = '';
-      meta.generation = 1;
+      // Kinds with a spec/status split count spec changes from 1; others carry no generation.
+      meta.generation = info.tracksGeneration ? 1 : 0;
       meta.deletionTimestamp = '';
       meta.deletionGracePeriodSeconds = undefined;
       // Status is the system's to write: only nodes may be created with one, as in Kubernetes.
@@ -309,7 +310,8 @@ export class Registry {
         if (!alreadyDeleting) {
           nmeta.deletionTimestamp = formatTime(new Date(now.getTime() + grace * 1000));
           nmeta.deletionGracePeriodSeconds = grace;
-          if (grace > 0) nmeta.generation = (nmeta.generation ?? 0) + 1;
+          // Kubernetes counts a graceful deletion as a change of desired state, for kinds that count.
+          if (grace > 0 && (nmeta.generation ?? 0) > 0) nmeta.generation = (nmeta.generation ?? 0) + 1;
         } else if (grace < (meta.deletionGracePeriodSeconds ?? Number.MAX_SAFE_INTEGER)) {
           // A second delete may only shorten the grace period.
           nmeta.deletionTimestamp = formatTime(new Date(now.getTime() + grace * 1000));

@@ -4,8 +4,11 @@
  * services/lib/topology.ts starts them for the real cluster, and never outliving the test run.
  */
 export { freePort, freePortBase } from './ports';
-export { startEtcdCluster, EtcdCluster, EtcdMember } from './etcd';
-export { startNats, NatsCluster, NatsServer } from './nats';
-export { startApiserver, Apiserver, StartApiserverOptions } from './apiserver';
+export { startEtcdCluster } from './etcd';
+export type { EtcdCluster, EtcdMember } from './etcd';
+export { startNats } from './nats';
+export type { NatsCluster, NatsServer } from './nats';
+export { startApiserver } from './apiserver';
+export type { Apiserver, StartApiserverOptions } from './apiserver';
 export { makeTempDir, removeTempDir } from './cleanup';
 export { ManagedProcess } from './process';
