@@ -147,7 +147,10 @@ function nextSteps(ctx: CommandContext, topology: Topology, rows: Row[]): void {
   const relative = path.relative(process.cwd(), pm2Home(topology));
   const home = relative && !relative.startsWith('..') ? relative : pm2Home(topology);
   const example = rows.find((r) => r.spec.component === 'kube-apiserver' && r.proc) ?? rows.find((r) => r.spec.component === 'etcd' && r.proc);
-  const steps: string[][] = [[`${prefix}npm run status`, 'every component, its pid, restarts and health']];
+  const steps: string[][] = [
+    [`${prefix}npm run status`, 'every component, its pid, restarts and health'],
+    [`${prefix}npm run api -- get namespaces`, 'the API through gRPC (get/create/patch/delete/watch: see README)'],
+  ];
   if (example?.proc) steps.push([`kill -9 ${example.proc.pid}`, `kill ${example.spec.name}: pm2 restarts it; watch npm run status`]);
   steps.push(
     [`PM2_HOME=${home} npx pm2 list`, "pm2's own view (also pm2 stop|start|restart <name>)"],
