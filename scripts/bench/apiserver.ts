@@ -7,7 +7,7 @@
  *      get p99 ≤ 5 ms);
  *   3. watch delivery latency, write issued → informer handler, p50/p99 at 500 writes/s with 10
  *      informers (target p99 ≤ 50 ms).
- * Usage: npm run bench [-- --seconds 10 --nats 1|3]
+ * Usage: npm run bench [-- --seconds 10 --nats 1|3 --shared-connection]
  */
 import { Etcd3 } from 'etcd3';
 import { NatsConnection } from 'nats';
@@ -120,9 +120,13 @@ async function main(): Promise<void> {
     // commit moment of each write is taken from a raw etcd watch on its key (the earliest point a
     // commit can be observed), so the figure is the watch pipeline's own: publisher, JetStream and
     // informer. Measured at 100/s (an unloaded machine) and 500/s (the target rate).
+    // By default each informer has its own NATS connection, as separate components do;
+    // --shared-connection gives all ten one connection, as informers within one component share it.
+    const shared = process.argv.includes('--shared-connection') ? await connectBus(nats.urls, 'bench-watchers') : undefined;
+    if (shared) conns.push(shared);
     for (let i = 0; i < 10; i++) {
-      const nc = await connectBus(nats.urls, `bench-watcher-${i}`);
-      conns.push(nc);
+      const nc = shared ?? (await connectBus(nats.urls, `bench-watcher-${i}`));
+      if (!shared) conns.push(nc);
       const inf = new Informer({ client, nats: nc, info: CM, namespace: 'bench-watch' });
       inf.addHandlers({ onAdd: (o) => handled.push([o.metadata!.name!, performance.now()]) });
       await inf.start();
