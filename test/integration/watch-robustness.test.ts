@@ -9,7 +9,7 @@ import { ApiClient } from '../../services/lib/apiclient';
 import { ConfigMap } from '../../services/lib/generated/kubemu/core/v1/core';
 import { Informer } from '../../services/lib/informer';
 import { objectKey, resourceForCase } from '../../services/lib/resources';
-import { connectBus } from '../../services/lib/watchbus';
+import { connectBus, REVISION_HEADER, WATCH_STREAM } from '../../services/lib/watchbus';
 import { startApiserver, startEtcdCluster, startNats } from '../harness';
 
 jest.setTimeout(240000);
@@ -114,6 +114,26 @@ test('watch robustness - informers stay exact through a NATS server and an apise
       expect({ watcher: i, cache: Object.fromEntries(actual) }).toEqual({ watcher: i, cache: Object.fromEntries(expected) });
       expect(w.violations).toEqual([]);
     }
+    // The stream itself: one message per change, in revision order, none repeated, despite the
+    // publisher's failover.
+    const jsm = await conns[0].jetstreamManager();
+    const info = await jsm.streams.info(WATCH_STREAM);
+    const ids = new Set<string>();
+    let lastRevision = 0;
+    const disorder: string[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(WATCH_STREAM, { seq });
+      const id = m.header.get('Nats-Msg-Id');
+      const rev = Number(m.header.get(REVISION_HEADER));
+      if (ids.has(id)) disorder.push(`duplicate ${id} at ${seq}`);
+      if (rev < lastRevision) disorder.push(`revision ${rev} after ${lastRevision} at ${seq}`);
+      ids.add(id);
+      lastRevision = rev;
+    }
+    expect(disorder).toEqual([]);
+    // Lease renewals go on after the list, so the stream may have moved past it.
+    expect(lastRevision).toBeGreaterThanOrEqual(target);
+
     console.log(`watch robustness: ${writes} writes (${failures} failed and were retried by the writer: ${JSON.stringify(failureMessages)}), ${watchers.length} informers, relists: ${watchers.map((w) => w.informer.lists - 1).join(',')}, caught up ${convergeMs} ms after the writers stopped`);
   } finally {
     for (const w of watchers) await w.informer.stop();
