@@ -47,9 +47,9 @@ function rvOf(obj: { metadata?: { resourceVersion?: string } } | undefined): num
  * A shared informer: lists a resource at a revision through the apiserver, then follows the
  * JetStream watch stream from exactly that revision, keeping an indexed local cache and calling
  * handlers for every change. Guarantees: handlers see each object's changes in increasing revision
- * order and each change once; when the stream cannot continue from where the informer is
- * (history trimmed, stream lost), it relists and reports the difference as adds, updates and
- * deletes. Cached objects are shared: callers must not mutate them. Handlers run one at a time.
+ * order and each change once; after NATS or its consumer failed it resumes from the last
+ * revision it applied; when the stream no longer holds what follows that revision (history
+ * trimmed, stream lost), it relists and reports the difference as adds, updates and deletes. Cached objects are shared: callers must not mutate them. Handlers run one at a time.
  */
 export class Informer<C extends ObjectCase> {
   private readonly cache = new Map<string, KindMap[C]>();
@@ -66,7 +66,7 @@ export class Informer<C extends ObjectCase> {
   private jsm?: JetStreamManager;
   /** The revision the cache reflects. */
   resourceVersion = 0;
-  /** How many times the informer listed (1 + relists). */
+  /** How many times the informer listed (1 + relists after a gap). */
   lists = 0;
 
   constructor(private readonly opts: InformerOptions<C>) {
@@ -127,15 +127,26 @@ export class Informer<C extends ObjectCase> {
 
   private async run(): Promise<void> {
     let backoff = 100;
+    let mustList = true;
     while (!this.stopped) {
       try {
-        await this.relist();
+        if (mustList) {
+          await this.relist();
+          mustList = false;
+        }
         backoff = 100;
         await this.follow();
       } catch (err) {
         if (this.stopped) break;
+        // Only a gap means relisting; otherwise (NATS or the apiserver away, the consumer lost)
+        // the informer resumes from the last revision it applied once the stream answers again.
         const expired = err instanceof WatchExpiredError;
-        this.opts.log?.[expired ? 'info' : 'warn']('informer: relisting', { resource: this.opts.info.resource, reason: (err as Error).message });
+        if (expired) mustList = true;
+        this.opts.log?.[expired ? 'info' : 'warn'](expired ? 'informer: relisting' : 'informer: resuming the watch', {
+          resource: this.opts.info.resource,
+          fromRevision: this.resourceVersion,
+          reason: (err as Error).message,
+        });
         await new Promise((r) => setTimeout(r, expired ? 0 : backoff));
         backoff = Math.min(backoff * 2, 5000);
       }

@@ -2,13 +2,16 @@
  * The environment contract tests run against: a real etcd, a real nats-server with JetStream and
  * a real kube-apiserver process, on free ports in temporary folders (see test/harness).
  */
-import { startApiserver, startEtcdCluster, startNats } from '../harness';
+import { EtcdCluster, NatsCluster, startApiserver, startEtcdCluster, startNats } from '../harness';
 
 export interface TestApiServer {
   /** host:port of the apiserver's gRPC server. */
   address: string;
   etcdEndpoints: string[];
   natsUrls: string[];
+  /** Controls of the infrastructure, for tests that inject faults. */
+  etcd: EtcdCluster;
+  nats: NatsCluster;
   stop(): Promise<void>;
 }
 
@@ -25,6 +28,8 @@ export async function startTestApiServer(): Promise<TestApiServer> {
     address: api.address,
     etcdEndpoints: etcd.endpoints,
     natsUrls: nats.urls,
+    etcd,
+    nats,
     stop: async () => {
       await api.stop();
       await nats.stop();

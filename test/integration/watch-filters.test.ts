@@ -94,6 +94,26 @@ test('watch filters - an informer started after changes lists them, then follows
   await informer.stop();
 });
 
+test('watch filters - an informer resumes after NATS restarts, missing nothing and without relisting', async () => {
+  await client.create(NS, { metadata: { name: 'team-c' } });
+  const informer = new Informer({ client, nats: nc, info: CM, namespace: 'team-c' });
+  const names: string[] = [];
+  informer.addHandlers({ onAdd: (c) => names.push(c.metadata!.name!) });
+  await informer.start();
+  await client.create(CM, { metadata: { name: 'before', namespace: 'team-c' } });
+  await until(() => names.includes('before'));
+  await env.nats.servers[0].kill('SIGKILL');
+  // Written while NATS is down: committed in etcd, published when NATS is back.
+  await client.create(CM, { metadata: { name: 'during', namespace: 'team-c' } });
+  await sleep(500);
+  await env.nats.servers[0].start();
+  await client.create(CM, { metadata: { name: 'after', namespace: 'team-c' } });
+  await until(() => names.includes('after'), 30000);
+  expect(names).toEqual(['before', 'during', 'after']);
+  expect(informer.lists).toBe(1);
+  await informer.stop();
+});
+
 test('watch filters - resuming from a revision whose history was trimmed is "too old" (relist)', async () => {
   const jsm = await nc.jetstreamManager();
   const js = nc.jetstream();
