@@ -9,7 +9,9 @@
  *      informers (target p99 ≤ 50 ms).
  * Usage: npm run bench [-- --seconds 10 --nats 1|3 --shared-connection]
  */
+import { fork } from 'child_process';
 import { Etcd3 } from 'etcd3';
+import * as path from 'path';
 import { NatsConnection } from 'nats';
 import { ApiClient } from '../../services/lib/apiclient';
 import { ConfigMap } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -128,25 +130,26 @@ async function main(): Promise<void> {
       const nc = shared ?? (await connectBus(nats.urls, `bench-watcher-${i}`));
       if (!shared) conns.push(nc);
       const inf = new Informer({ client, nats: nc, info: CM, namespace: 'bench-watch' });
-      inf.addHandlers({ onAdd: (o) => handled.push([o.metadata!.name!, performance.now()]) });
+      inf.addHandlers({ onAdd: (o) => handled.push([o.metadata!.name!, performance.timeOrigin + performance.now()]) });
       await inf.start();
       informers.push(inf);
     }
+    // The writer runs in its own process (as a client would), watching the keys in etcd to note
+    // each commit; the informers run here. Times are epoch milliseconds on the one machine clock.
     const watchAt = async (rate: number) => {
       handled.length = 0;
-      const sent = new Map<string, number>();
-      const committed = new Map<string, number>();
-      const commitWatch = await raw.watch().prefix('/registry/configmaps/bench-watch/').create();
-      commitWatch.on('put', (kv) => committed.set(kv.key.toString().split('/').pop()!, performance.now()));
-      await paced(rate, seconds, async (i) => {
-        const name = `w${rate}-${i}`;
-        sent.set(name, performance.now());
-        await client.create(CM, configMap(name, 'bench-watch'));
+      const child = fork(path.join(__dirname, 'writer.js'), [api.address, etcd.endpoints.join(','), 'bench-watch', String(rate), String(seconds), `w${rate}-`], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
+      const report = await new Promise<{ sent: [string, number][]; committed: [string, number][] }>((resolve, reject) => {
+        child.once('message', (m) => resolve(m as { sent: [string, number][]; committed: [string, number][] }));
+        child.once('exit', (code) => code && reject(new Error(`benchmark writer exited with ${code}`)));
+      });
+      const sent = new Map(report.sent);
+      const committed = new Map(report.committed);
       const expected = rate * seconds * informers.length;
       const waitUntil = Date.now() + 30000;
       while (handled.length < expected && Date.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
-      await commitWatch.cancel();
       const delivery: number[] = [];
       const endToEnd: number[] = [];
       for (const [name, at] of handled) {
