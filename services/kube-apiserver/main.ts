@@ -7,7 +7,13 @@ async function main(): Promise<void> {
   const config = configFromEnv(process.env, 'kube-apiserver');
   const log = logger('kube-apiserver', { id: config.componentId });
   const listen = process.env.KUBEMU_APISERVER_LISTEN || '127.0.0.1:0';
-  const server = await startApiServer({ config, listen, publisherMaxInFlight: Number(process.env.KUBEMU_PUBLISHER_MAX_IN_FLIGHT || '0') || undefined });
+  const compactionSeconds = Number(process.env.KUBEMU_COMPACTION_INTERVAL_SECONDS || '0');
+  const server = await startApiServer({
+    config,
+    listen,
+    publisherMaxInFlight: Number(process.env.KUBEMU_PUBLISHER_MAX_IN_FLIGHT || '0') || undefined,
+    compactionIntervalMs: compactionSeconds > 0 ? compactionSeconds * 1000 : undefined,
+  });
   const shutdown = async (signal: string) => {
     log.info('shutting down', { signal });
     const force = setTimeout(() => process.exit(1), 10000);

@@ -15,11 +15,11 @@ export interface TestApiServer {
   stop(): Promise<void>;
 }
 
-/** Starts etcd (1 member), nats-server (1) and one apiserver; `stop` tears all of it down. */
-export async function startTestApiServer(): Promise<TestApiServer> {
+/** Starts etcd (1 member), nats-server (1) and one apiserver (with extra environment); `stop` tears all of it down. */
+export async function startTestApiServer(env: Record<string, string> = {}): Promise<TestApiServer> {
   const etcd = await startEtcdCluster({ members: 1 });
   const nats = await startNats({ servers: 1 });
-  const api = await startApiserver({ etcd, nats, id: 'kube-apiserver-contract' }).catch(async (err) => {
+  const api = await startApiserver({ etcd, nats, id: 'kube-apiserver-contract', env }).catch(async (err) => {
     await nats.stop();
     await etcd.stop();
     throw err;

@@ -3,6 +3,7 @@
  * receives only its pods, a namespaced watcher only its namespace), DELETED events, resuming from
  * a revision, and the "too old" answer that makes an informer relist.
  */
+import { Etcd3 } from 'etcd3';
 import { headers, JetStreamManager, NatsConnection } from 'nats';
 import { ApiClient } from '../../services/lib/apiclient';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -166,3 +167,51 @@ test('leader election through the apiserver - one leader, a standby takes over w
 async function sequenceAfterRevisionOf(jsm: JetStreamManager, stream: string, revision: number): Promise<number> {
   return sequenceAfterRevision(jsm, revision, stream);
 }
+
+describe('etcd compaction', () => {
+  test('compaction - history is compacted only up to what the publisher has published; informers are unaffected', async () => {
+    // A fresh environment whose apiserver compacts every second while it publishes.
+    await env.stop();
+    env = await startTestApiServer({ KUBEMU_COMPACTION_INTERVAL_SECONDS: '1' });
+    client.close();
+    client = new ApiClient([env.address]);
+    await nc.close();
+    nc = await connectBus(env.natsUrls, 'compaction-test');
+    await client.create(NS, { metadata: { name: 'compact' } });
+    const informer = new Informer({ client, nats: nc, info: CM, namespace: 'compact' });
+    const names: string[] = [];
+    informer.addHandlers({ onAdd: (c) => names.push(c.metadata!.name!) });
+    await informer.start();
+    const first = await client.create(CM, { metadata: { name: 'c0', namespace: 'compact' } });
+    for (let i = 1; i < 20; i++) await client.create(CM, { metadata: { name: `c${i}`, namespace: 'compact' } });
+    const etcd = new Etcd3({ hosts: env.etcdEndpoints });
+    try {
+      // Two compaction rounds: the first remembers the revision, the second compacts up to it.
+      const firstRevision = Number(first.metadata!.resourceVersion);
+      let compacted = false;
+      for (const until = Date.now() + 15000; !compacted && Date.now() < until; ) {
+        await sleep(500);
+        compacted = await etcd
+          .get('/registry/configmaps/compact/c0')
+          .revision(firstRevision)
+          .exec()
+          .then(() => false, (err: Error) => /compacted/.test(err.message));
+      }
+      expect(compacted).toBe(true);
+      await until(() => names.length === 20);
+      // With NATS down nothing is published: compaction must stop short of the unpublished
+      // changes, so that the publisher can still publish them (without a new stream, which would
+      // make the informer relist).
+      await env.nats.servers[0].kill('SIGKILL');
+      for (let i = 0; i < 10; i++) await client.create(CM, { metadata: { name: `down${i}`, namespace: 'compact' } });
+      await sleep(3500);
+      await env.nats.servers[0].start();
+      await until(() => names.includes('down9'), 30000);
+      expect(names.filter((n) => n.startsWith('down'))).toEqual(Array.from({ length: 10 }, (_, i) => `down${i}`));
+      expect(informer.lists).toBe(1);
+    } finally {
+      etcd.close();
+      await informer.stop();
+    }
+  });
+});
