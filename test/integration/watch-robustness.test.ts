@@ -162,3 +162,75 @@ test('watch robustness - informers stay exact through a NATS server and an apise
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+test('watch robustness - a frozen publisher that wakes after losing its lease neither repeats nor reorders the stream', async () => {
+  const etcd = await startEtcdCluster({ members: 1 });
+  const nats = await startNats({ servers: 1 });
+  const api = [
+    await startApiserver({ etcd, nats, id: 'kube-apiserver-0' }),
+    await startApiserver({ etcd, nats, id: 'kube-apiserver-1' }),
+  ];
+  const client = new ApiClient(api.map((a) => a.address), { retryForMs: 30000 });
+  const nc = await connectBus(nats.urls, 'frozen-publisher-test');
+  try {
+    await client.create(NS, { metadata: { name: 'frozen' } });
+    const informer = new Informer({ client, nats: nc, info: CM, namespace: 'frozen' });
+    const seen: number[] = [];
+    informer.addHandlers({ onAdd: (o) => seen.push(Number(o.metadata?.resourceVersion)), onUpdate: (_o, n) => seen.push(Number(n.metadata?.resourceVersion)) });
+    await informer.start();
+    const holder = (await client.get(resourceForCase('lease'), 'kube-system', 'kube-apiserver-watch-publisher')).spec?.holderIdentity;
+    const frozen = api.find((a) => a.name === holder)!;
+    const other = api.find((a) => a !== frozen)!;
+    // Talk to the replica that stays awake: this test is about the stream, not client failover.
+    const otherClient = new ApiClient([other.address], { retryForMs: 30000 });
+    const lease = () => otherClient.get(resourceForCase('lease'), 'kube-system', 'kube-apiserver-watch-publisher');
+    let n = 0;
+    const write = async () => {
+      await otherClient.create(CM, { metadata: { name: `f${n}`, namespace: 'frozen' } });
+      n++;
+    };
+    for (let i = 0; i < 20; i++) await write();
+    frozen.pause();
+    // Writes while the publisher is frozen: it may have received their etcd events but cannot act.
+    for (let i = 0; i < 20; i++) await write();
+    // The standby takes the lease after its duration (demo profile: 4 s) and publishes.
+    for (const until = Date.now() + 20000; (await lease()).spec?.holderIdentity === holder && Date.now() < until; ) await sleep(200);
+    expect((await lease()).spec?.holderIdentity).toBe(other.name);
+    for (let i = 0; i < 20; i++) await write();
+    frozen.resume();
+    for (let i = 0; i < 20; i++) await write();
+    await sleep(2000);
+    const truth = await otherClient.list(CM, 'frozen');
+    const deadline = Date.now() + 20000;
+    while (informer.list().length < truth.items.length && Date.now() < deadline) await sleep(100);
+    expect(informer.list().map((o) => o.metadata?.name).sort()).toEqual(truth.items.map((o) => o.metadata?.name).sort());
+    expect(seen).toEqual([...seen].sort((a, b) => a - b));
+    expect(new Set(seen).size).toBe(seen.length);
+
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(WATCH_STREAM);
+    const ids = new Set<string>();
+    let last = 0;
+    const disorder: string[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage(WATCH_STREAM, { seq });
+      const id = m.header.get('Nats-Msg-Id');
+      const rev = Number(m.header.get(REVISION_HEADER));
+      if (ids.has(id) || rev < last) disorder.push(`${id} at ${seq} after revision ${last}`);
+      ids.add(id);
+      last = rev;
+    }
+    expect(disorder).toEqual([]);
+    await informer.stop();
+    otherClient.close();
+  } finally {
+    await nc.close().catch(() => undefined);
+    client.close();
+    for (const a of api) {
+      a.resume();
+      await a.stop().catch(() => undefined);
+    }
+    await nats.stop();
+    await etcd.stop();
+  }
+});
