@@ -38,8 +38,11 @@ export class ApiClient implements LeaseClient {
       'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.max_send_message_length': 8 * 1024 * 1024,
-      'grpc.keepalive_time_ms': 10000,
-      'grpc.keepalive_timeout_ms': 5000,
+      // A hung apiserver (frozen, partitioned) is declared dead within 7 s, its in-flight calls fail
+      // UNAVAILABLE and are retried on another replica, and round robin stops choosing it.
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 2000,
+      'grpc.keepalive_permit_without_calls': 1,
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2000,
       'grpc.enable_channelz': 0,

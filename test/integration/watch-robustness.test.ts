@@ -234,3 +234,29 @@ test('watch robustness - a frozen publisher that wakes after losing its lease ne
     await etcd.stop();
   }
 });
+
+test('client failover - a hung apiserver replica costs requests seconds, never an error', async () => {
+  const etcd = await startEtcdCluster({ members: 1 });
+  const nats = await startNats({ servers: 1 });
+  const api = [await startApiserver({ etcd, nats, id: 'kube-apiserver-0' }), await startApiserver({ etcd, nats, id: 'kube-apiserver-1' })];
+  const client = new ApiClient(api.map((a) => a.address));
+  try {
+    await client.create(NS, { metadata: { name: 'hung' } });
+    api[0].pause();
+    const latencies: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = Date.now();
+      await client.create(CM, { metadata: { name: `h${i}`, namespace: 'hung' } });
+      await client.get(CM, 'hung', `h${i}`);
+      latencies.push(Date.now() - t0);
+    }
+    console.log(`client failover: with one replica frozen, request pairs took ${latencies.join(', ')} ms`);
+    expect((await client.list(CM, 'hung')).items).toHaveLength(10);
+  } finally {
+    client.close();
+    api[0].resume();
+    for (const a of api) await a.stop().catch(() => undefined);
+    await nats.stop();
+    await etcd.stop();
+  }
+});
