@@ -61,6 +61,19 @@ describe('image catalog - resolution', () => {
     expect(catalog.pull(`busybox@${digest}`).repoDigests).toEqual([`docker.io/library/busybox@${digest}`]);
   });
 
+  it('lists every built-in image for node status', () => {
+    const list = catalog.list();
+    expect(list.map((i) => i.names[0])).toEqual([
+      'docker.io/library/nginx:latest',
+      'docker.io/library/echo-server:latest',
+      'docker.io/library/busybox:latest',
+      'docker.io/library/node:latest',
+      'docker.io/library/python:latest',
+      'docker.io/library/perl:latest',
+    ]);
+    expect(list[0]).toEqual({ id: imageId('nginx'), names: ['docker.io/library/nginx:latest'], sizeBytes: catalog.pull('nginx').sizeBytes });
+  });
+
   it('an unknown image is ErrImagePull naming the catalog', () => {
     let err: unknown;
     try {

@@ -270,6 +270,18 @@ export class ImageCatalog {
     return { image: info, executable, args: rest, env: { PATH: this.searchPath, ...image.env } };
   }
 
+  /**
+   * Every built-in image as Node.status.images lists them: names (canonical references of
+   * each catalog name's :latest) and size. Host interpreters that are missing are left out.
+   */
+  list(): { id: string; names: string[]; sizeBytes: number }[] {
+    return BUILTIN_IMAGES.filter((img) => img.requires.every((r) => this.hostBinary(r))).map((img) => ({
+      id: imageId(img.name),
+      names: img.matches.slice(0, 1).map((m) => parseImageReference(m).canonical),
+      sizeBytes: img.sizeBytes,
+    }));
+  }
+
   /** Absolute path of a kubemu program's compiled script. */
   programPath(program: string): string {
     return path.join(this.programsDir, `${program}.js`);
