@@ -75,6 +75,11 @@ describe('resources', () => {
     expect(podRequest(p, true)).toEqual({ milliCPU: 400, memory: 400 * Mi });
   });
 
+  test('resources - an explicit zero request is not replaced by the scoring default', () => {
+    const p = pod({ containers: [ctr('0', '0')] });
+    expect(podRequest(p, true)).toEqual({ milliCPU: 0, memory: 0 });
+  });
+
   test('nodeinfo - counts assumed pods, replaces by key, removes', () => {
     const ni = info(node('n1'));
     const a = pod({ containers: [ctr('1', '1Gi')] });
@@ -286,6 +291,14 @@ describe('schedulePod', () => {
     const skewed = pod({ containers: [ctr('3', '0')] });
     // cpu 4/4 = 1, memory 2/8 = .25 → std .375 → 62.
     expect(nodeResourcesBalancedAllocation.score(skewed, ni, [])).toBe(62);
+  });
+
+  test('scores - least allocated over-requested resource scores 0; a resource with no allocatable is left out', () => {
+    const p = pod({ containers: [ctr('1', '1Gi')] });
+    // cpu 0 (over), memory (2-1)/2 → 50; average 25.
+    expect(nodeResourcesFitScore.score(p, info(node('n', { cpu: '500m', memory: '2Gi' })), [])).toBe(25);
+    // no cpu allocatable: memory alone counts.
+    expect(nodeResourcesFitScore.score(p, info(node('n', { cpu: '0', memory: '2Gi' })), [])).toBe(50);
   });
 
   test('scores - spreading prefers the node without a sibling of the same controller', () => {

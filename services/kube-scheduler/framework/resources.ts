@@ -28,7 +28,7 @@ function quantity(map: { [key: string]: string } | undefined, name: string, mill
 /**
  * One container's request. A missing request falls back to the limit, as
  * the apiserver's defaulting does; with nonZero, a still-missing cpu or
- * memory request counts as the scoring default.
+ * memory request (not an explicit 0) counts as the scoring default.
  */
 export function containerRequest(c: Container, nonZero: boolean): Resource {
   const req = c.resources?.requests;
@@ -36,8 +36,9 @@ export function containerRequest(c: Container, nonZero: boolean): Resource {
   let milliCPU = quantity(req, 'cpu', true) ?? quantity(lim, 'cpu', true);
   let memory = quantity(req, 'memory', false) ?? quantity(lim, 'memory', false);
   if (nonZero) {
-    if (milliCPU === undefined || milliCPU === 0) milliCPU = DEFAULT_MILLI_CPU_REQUEST;
-    if (memory === undefined || memory === 0) memory = DEFAULT_MEMORY_REQUEST;
+    // Only a missing request takes the default; an explicit 0 stays 0 (NonMissingContainerRequests).
+    if (milliCPU === undefined) milliCPU = DEFAULT_MILLI_CPU_REQUEST;
+    if (memory === undefined) memory = DEFAULT_MEMORY_REQUEST;
   }
   return { milliCPU: milliCPU ?? 0, memory: memory ?? 0 };
 }

@@ -42,11 +42,15 @@ export const nodeResourcesFitScore: ScorePlugin = {
   score(pod, nodeInfo) {
     const { requested, allocatable: alloc } = usage(pod, nodeInfo, true);
     let sum = 0;
+    let weightSum = 0;
     for (let i = 0; i < requested.length; i++) {
-      if (alloc[i] === 0 || requested[i] > alloc[i]) continue;
+      // A resource the node does not offer is left out of the average, as leastResourceScorer does.
+      if (alloc[i] === 0) continue;
+      weightSum++;
+      if (requested[i] > alloc[i]) continue;
       sum += Math.trunc(((alloc[i] - requested[i]) * MAX_NODE_SCORE) / alloc[i]);
     }
-    return Math.trunc(sum / requested.length);
+    return weightSum === 0 ? 0 : Math.trunc(sum / weightSum);
   },
 };
 
