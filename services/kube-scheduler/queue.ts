@@ -223,7 +223,8 @@ export class SchedulingQueue {
    * The attempt found no node. The pod waits in the unschedulable set for a
    * cluster event, unless one already happened (or the pod changed) during
    * the attempt, in which case it goes to backoffQ. Dropped if it was
-   * deleted meanwhile or is not in flight.
+   * deleted meanwhile or is not in flight. info must be the object pop()
+   * returned (a stale or second report of an attempt is ignored).
    */
   addUnschedulable(info: QueuedPodInfo): void {
     const f = this.endFlight(info);

@@ -1,5 +1,6 @@
 import type { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { QueuedPodInfo, SchedulingQueue, isPodUpdated } from '../../services/kube-scheduler/queue';
+import { KeyedHeap } from '../../services/kube-scheduler/heap';
 
 function pod(name: string, priority?: number, extra: Partial<Pod> = {}): Pod {
   return { metadata: { namespace: 'default', name }, spec: { containers: [{ name: 'c' }], priority }, ...extra };
@@ -229,5 +230,34 @@ describe('scheduling queue', () => {
     const a = pod('a');
     expect(isPodUpdated(a, { ...a, status: { phase: 'Running' }, metadata: { ...a.metadata, resourceVersion: '5', generation: 2 } })).toBe(false);
     expect(isPodUpdated(a, { ...a, metadata: { ...a.metadata, labels: { x: 'y' } } })).toBe(true);
+  });
+});
+
+describe('keyed heap', () => {
+  test('heap - random sets, updates and deletes pop in order', () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const heap = new KeyedHeap<number>((a, b) => a < b);
+    const model = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const key = `k${Math.floor(rnd() * 200)}`;
+      const r = rnd();
+      if (r < 0.6) {
+        const v = Math.floor(rnd() * 1000);
+        heap.set(key, v);
+        model.set(key, v);
+      } else if (r < 0.8) {
+        expect(heap.delete(key)).toBe(model.get(key));
+        model.delete(key);
+      } else if (model.size > 0) {
+        const min = Math.min(...model.values());
+        const v = heap.pop()!;
+        expect(v).toBe(min);
+        // Equal values may come out in any order: drop the key holding the minimum that the heap no longer has.
+        const gone = [...model].find(([k, x]) => x === v && !heap.has(k))![0];
+        model.delete(gone);
+      }
+      expect(heap.size).toBe(model.size);
+    }
   });
 });
