@@ -1,0 +1,280 @@
+/**
+ * kube-scheduler (pkg/scheduler/schedule_one.go): informers on nodes and pods feed the
+ * SchedulingQueue and the SchedulerCache; while this replica leads, one loop pops a pod, runs
+ * schedulePod over the cache, assumes the decision and binds asynchronously through the
+ * apiserver; a binding that fails is forgotten and the pod retried with backoff, a pod that fits
+ * nowhere waits for a cluster event and gets a FailedScheduling event.
+ */
+import type { NatsConnection } from 'nats';
+import { ApiClient } from '../lib/apiclient';
+import type { Timings } from '../lib/config';
+import type { Event, Node, Pod } from '../lib/generated/kubemu/core/v1/core';
+import { Informer } from '../lib/informer';
+import { LeaderElector } from '../lib/leaderelection';
+import { Logger, logger } from '../lib/log';
+import { resourceForCase } from '../lib/resources';
+import { isTerminal, SchedulerCache } from './cache';
+import { FitError, NoNodesAvailableError, schedulePod } from './framework';
+import { podKey } from './framework/nodeinfo';
+import { QueuedPodInfo, SchedulingQueue, SchedulingQueueOptions } from './queue';
+
+export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
+export const SCHEDULER_LEASE = { namespace: 'kube-system', name: 'kube-scheduler' };
+
+const POD = resourceForCase('pod');
+const NODE = resourceForCase('node');
+const EVENT = resourceForCase('event');
+
+export interface SchedulerOptions {
+  client: ApiClient;
+  nats: NatsConnection;
+  /** Leader-election holder identity (the componentId). */
+  identity: string;
+  timings: Pick<Timings, 'leaderLeaseDurationSeconds' | 'leaderRenewDeadlineSeconds' | 'leaderRetryPeriodSeconds'>;
+  log?: Logger;
+  /** How long an assumed pod whose binding finished may stay unconfirmed by the informer (default 30 s). */
+  assumedPodTtlMs?: number;
+  /** [0, 1) source for tie-breaking. */
+  random?: () => number;
+  queue?: SchedulingQueueOptions;
+}
+
+/** Whether the pod is this scheduler's to place: unbound, default scheduler, not being deleted, not finished. */
+export function responsibleFor(pod: Pod): boolean {
+  const name = pod.spec?.schedulerName || DEFAULT_SCHEDULER_NAME;
+  return !pod.spec?.nodeName && name === DEFAULT_SCHEDULER_NAME && !pod.metadata?.deletionTimestamp && !isTerminal(pod);
+}
+
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/**
+ * One scheduler replica. start() resolves once the informers synced and leader election runs;
+ * stop() ends everything it started (not the client or the NATS connection, which the caller owns).
+ * Neither may be called concurrently with itself.
+ */
+export class Scheduler {
+  readonly queue: SchedulingQueue;
+  readonly cache: SchedulerCache;
+  private readonly log: Logger;
+  private readonly pods: Informer<'pod'>;
+  private readonly nodes: Informer<'node'>;
+  private elector?: LeaderElector;
+  private leadSignal?: AbortSignal;
+  private leadWaiters: (() => void)[] = [];
+  private stopped = false;
+  private loop?: Promise<void>;
+  private cleanupTimer?: NodeJS.Timeout;
+  private readonly binds = new Set<Promise<void>>();
+  /** Successful bindings made by this replica (for tests and metrics). */
+  bindings = 0;
+
+  constructor(private readonly opts: SchedulerOptions) {
+    this.log = opts.log ?? logger('kube-scheduler', { id: opts.identity });
+    this.queue = new SchedulingQueue(opts.queue);
+    this.cache = new SchedulerCache(opts.assumedPodTtlMs ?? 30000);
+    this.pods = new Informer({ client: opts.client, nats: opts.nats, info: POD, log: this.log });
+    this.nodes = new Informer({ client: opts.client, nats: opts.nats, info: NODE, log: this.log });
+    this.nodes.addHandlers({
+      onAdd: (n) => this.onNode(n, 'NodeAdd'),
+      onUpdate: (_o, n) => this.onNode(n, 'NodeUpdate'),
+      onDelete: (n) => this.cache.removeNode(n.metadata?.name ?? ''),
+    });
+    this.pods.addHandlers({
+      onAdd: (p) => this.onPod(undefined, p),
+      onUpdate: (o, p) => this.onPod(o, p),
+      onDelete: (p) => this.onPodDelete(p),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.elector?.isLeader ?? false;
+  }
+
+  get hasSynced(): boolean {
+    return this.pods.hasSynced && this.nodes.hasSynced;
+  }
+
+  /** Starts the informers (resolves once both synced), then leader election and the scheduling loop. */
+  async start(): Promise<void> {
+    await Promise.all([this.nodes.start(), this.pods.start()]);
+    if (this.stopped) return;
+    this.cleanupTimer = setInterval(() => {
+      for (const key of this.cache.cleanupExpired()) this.log.warn('assumed pod expired', { pod: key });
+    }, 1000);
+    this.cleanupTimer.unref();
+    this.loop = this.run();
+    const t = this.opts.timings;
+    this.elector = new LeaderElector(this.opts.client, {
+      ...SCHEDULER_LEASE,
+      identity: this.opts.identity,
+      leaseDurationSeconds: t.leaderLeaseDurationSeconds,
+      renewDeadlineSeconds: t.leaderRenewDeadlineSeconds,
+      retryPeriodSeconds: t.leaderRetryPeriodSeconds,
+      log: this.log,
+      onStartedLeading: (signal) => {
+        this.leadSignal = signal;
+        for (const w of this.leadWaiters.splice(0)) w();
+      },
+      onStoppedLeading: () => this.log.info('stopped leading; scheduling paused'),
+    });
+    this.elector.run();
+  }
+
+  /** Stops scheduling (releasing the lease when leading), the informers and the queue; waits for bindings in flight. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.cleanupTimer) clearInterval(this.cleanupTimer);
+    await this.elector?.stop();
+    this.queue.close();
+    for (const w of this.leadWaiters.splice(0)) w();
+    await this.loop;
+    await Promise.allSettled([...this.binds]);
+    await Promise.all([this.pods.stop(), this.nodes.stop()]);
+  }
+
+  private onNode(node: Node, event: 'NodeAdd' | 'NodeUpdate'): void {
+    this.cache.setNode(node);
+    this.queue.moveAllToActiveOrBackoff(event);
+  }
+
+  private onPod(old: Pod | undefined, pod: Pod): void {
+    if (pod.spec?.nodeName) {
+      const key = podKey(pod);
+      const boundNow = !old?.spec?.nodeName;
+      const ours = this.cache.isAssumed(key);
+      this.cache.setPod(pod);
+      if (boundNow) {
+        this.queue.delete(key);
+        // A pod bound by someone else changes the picture (and its node's room).
+        if (old && !ours) this.queue.moveAllToActiveOrBackoff('PodUpdate');
+      }
+      if (isTerminal(pod) && old && !isTerminal(old)) this.queue.moveAllToActiveOrBackoff('PodDelete');
+      return;
+    }
+    if (responsibleFor(pod)) {
+      if (old) this.queue.update(pod);
+      else this.queue.add(pod);
+    } else {
+      this.queue.delete(pod);
+    }
+  }
+
+  private onPodDelete(pod: Pod): void {
+    const key = podKey(pod);
+    this.queue.delete(key);
+    if (pod.spec?.nodeName || this.cache.isAssumed(key)) {
+      this.cache.removePod(key);
+      this.queue.moveAllToActiveOrBackoff('PodDelete');
+    }
+  }
+
+  /** Resolves with the current leadership's signal, or undefined once stopped. */
+  private async leadership(): Promise<AbortSignal | undefined> {
+    while (!this.stopped) {
+      if (this.leadSignal && !this.leadSignal.aborted) return this.leadSignal;
+      await new Promise<void>((resolve) => this.leadWaiters.push(resolve));
+    }
+    return undefined;
+  }
+
+  private async run(): Promise<void> {
+    for (;;) {
+      const signal = await this.leadership();
+      if (!signal) return;
+      const info = await this.queue.pop();
+      if (!info) return;
+      if (signal.aborted || this.stopped) {
+        // Popped just as leadership ended: hand it back; the next leader's loop takes it.
+        this.queue.addBackoff(info);
+        continue;
+      }
+      try {
+        this.scheduleOne(info, signal);
+      } catch (err) {
+        this.log.error('scheduling cycle failed', { pod: info.key, err: err instanceof Error ? err.stack : String(err) });
+        this.queue.addBackoff(info);
+      }
+      // Let informer handlers and binding callbacks run between cycles.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** One scheduling cycle; the binding cycle runs asynchronously. */
+  private scheduleOne(info: QueuedPodInfo, signal: AbortSignal): void {
+    const key = info.key;
+    const current = this.pods.get(key);
+    if (!current || !responsibleFor(current) || this.cache.isAssumed(key)) {
+      this.queue.done(key);
+      return;
+    }
+    const pod = current;
+    const started = Date.now();
+    let node: string;
+    try {
+      node = schedulePod(pod, this.cache.nodeInfos(), { random: this.opts.random }).node;
+    } catch (err) {
+      if (err instanceof FitError || err instanceof NoNodesAvailableError) {
+        this.queue.addUnschedulable(info);
+        this.log.info('pod is unschedulable', { pod: key, attempts: info.attempts, reason: err.message });
+        this.recordEvent(pod, 'Warning', 'FailedScheduling', 'Scheduling', err.message);
+        return;
+      }
+      throw err;
+    }
+    this.cache.assume(pod, node);
+    this.log.debug('scheduled', { pod: key, node, attempts: info.attempts, ms: Date.now() - started });
+    const bind = this.bind(info, pod, node, signal).finally(() => this.binds.delete(bind));
+    this.binds.add(bind);
+  }
+
+  private async bind(info: QueuedPodInfo, pod: Pod, node: string, signal: AbortSignal): Promise<void> {
+    const ns = pod.metadata?.namespace ?? '';
+    const name = pod.metadata?.name ?? '';
+    try {
+      if (signal.aborted) throw new Error('leadership lost before binding');
+      await this.opts.client.bind(ns, name, node, pod.metadata?.uid);
+      this.cache.finishBinding(info.key);
+      this.queue.done(info.key);
+      this.bindings++;
+      this.recordEvent(pod, 'Normal', 'Scheduled', 'Binding', `Successfully assigned ${ns}/${name} to ${node}`);
+    } catch (err) {
+      this.cache.forget(info.key);
+      this.queue.addBackoff(info);
+      this.log.warn('binding failed; retrying with backoff', { pod: info.key, node, err: (err as Error).message });
+    }
+  }
+
+  /** Creates a core/v1 Event about the pod; best effort (a failure is logged, never thrown). */
+  private recordEvent(pod: Pod, type: 'Normal' | 'Warning', reason: string, action: string, message: string): void {
+    const now = Date.now();
+    const seconds = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    const event: Event = {
+      metadata: { generateName: `${pod.metadata?.name}.`, namespace: pod.metadata?.namespace },
+      involvedObject: {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        namespace: pod.metadata?.namespace,
+        name: pod.metadata?.name,
+        uid: pod.metadata?.uid,
+        resourceVersion: pod.metadata?.resourceVersion,
+      },
+      reason,
+      message,
+      type,
+      action,
+      source: { component: DEFAULT_SCHEDULER_NAME },
+      reportingComponent: DEFAULT_SCHEDULER_NAME,
+      reportingInstance: this.opts.identity,
+      firstTimestamp: seconds,
+      lastTimestamp: seconds,
+      eventTime: microTime(now),
+      count: 1,
+    };
+    this.opts.client.create(EVENT, event).catch((err) =>
+      this.log.warn('could not record event', { pod: podKey(pod), reason, err: (err as Error).message }),
+    );
+  }
+}

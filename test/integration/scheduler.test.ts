@@ -1,0 +1,138 @@
+/**
+ * kube-scheduler against a real etcd, nats-server and apiserver, the Scheduler running in
+ * process: pods are bound and spread, a pod that fits nowhere gets FailedScheduling in
+ * Kubernetes' wording and is scheduled once a big enough node appears, nodeSelector is honoured,
+ * and of two replicas sharing the lease only the leader binds, the standby taking over when the
+ * leader stops.
+ */
+import { NatsConnection } from 'nats';
+import { ApiClient } from '../../services/lib/apiclient';
+import { Node, Pod } from '../../services/lib/generated/kubemu/core/v1/core';
+import { logger } from '../../services/lib/log';
+import { resourceForCase } from '../../services/lib/resources';
+import { connectBus } from '../../services/lib/watchbus';
+import { Scheduler } from '../../services/kube-scheduler/scheduler';
+import { startTestApiServer, TestApiServer } from '../contract/env';
+
+jest.setTimeout(60000);
+
+const POD = resourceForCase('pod');
+const NODE = resourceForCase('node');
+const EVENT = resourceForCase('event');
+const NS = 'default';
+const TIMINGS = { leaderLeaseDurationSeconds: 4, leaderRenewDeadlineSeconds: 3, leaderRetryPeriodSeconds: 1 };
+
+let env: TestApiServer;
+let client: ApiClient;
+const conns: NatsConnection[] = [];
+const schedulers: Scheduler[] = [];
+
+async function startScheduler(identity: string): Promise<Scheduler> {
+  const nc = await connectBus(env.natsUrls, identity);
+  conns.push(nc);
+  const s = new Scheduler({ client, nats: nc, identity, timings: TIMINGS, log: logger('kube-scheduler', { id: identity }) });
+  schedulers.push(s);
+  await s.start();
+  return s;
+}
+
+beforeAll(async () => {
+  env = await startTestApiServer();
+  client = new ApiClient([env.address]);
+});
+
+afterAll(async () => {
+  for (const s of schedulers) await s.stop();
+  for (const nc of conns) await nc.close();
+  client?.close();
+  await env?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const node = (name: string, cpu: string, labels: Record<string, string> = {}): Node => ({
+  metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } },
+  status: {
+    capacity: { cpu, memory: '4Gi', pods: '110' },
+    allocatable: { cpu, memory: '4Gi', pods: '110' },
+    conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+  },
+});
+
+const pod = (name: string, cpu = '100m', nodeSelector?: Record<string, string>): Pod => ({
+  metadata: { name, namespace: NS },
+  spec: { nodeSelector, containers: [{ name: 'c', image: 'nginx', resources: { requests: { cpu, memory: '64Mi' } } }] },
+});
+
+async function boundNode(name: string, ms = 10000): Promise<string> {
+  return until(`${name} to be bound`, async () => (await client.get(POD, NS, name)).spec?.nodeName || undefined, ms);
+}
+
+test('scheduler - pods are bound with PodScheduled and spread over the nodes', async () => {
+  for (const n of ['node-1', 'node-2', 'node-3']) await client.create(NODE, node(n, '2', n === 'node-2' ? { disk: 'ssd' } : {}));
+  await startScheduler('kube-scheduler-a');
+  const names = Array.from({ length: 6 }, (_, i) => `web-${i}`);
+  for (const n of names) await client.create(POD, pod(n));
+  const placed = await Promise.all(names.map((n) => boundNode(n)));
+  expect(new Set(placed)).toEqual(new Set(['node-1', 'node-2', 'node-3']));
+  const p = await client.get(POD, NS, 'web-0');
+  expect(p.status?.conditions?.find((c) => c.type === 'PodScheduled')?.status).toBe('True');
+  const scheduled = await until('Scheduled event', async () => {
+    const items = (await client.list(EVENT, NS)).items;
+    return items.find((e) => e.reason === 'Scheduled' && e.involvedObject?.name === 'web-0');
+  });
+  expect(scheduled.message).toBe(`Successfully assigned ${NS}/web-0 to ${placed[0]}`);
+  expect(scheduled.type).toBe('Normal');
+  expect(scheduled.source?.component).toBe('default-scheduler');
+});
+
+test('scheduler - a pod that fits nowhere gets FailedScheduling and is scheduled once a bigger node appears', async () => {
+  await client.create(POD, pod('big', '3'));
+  const failed = await until('FailedScheduling event', async () => {
+    const items = (await client.list(EVENT, NS)).items;
+    return items.find((e) => e.reason === 'FailedScheduling' && e.involvedObject?.name === 'big');
+  });
+  expect(failed.message).toBe('0/3 nodes are available: 3 Insufficient cpu.');
+  expect(failed.type).toBe('Warning');
+  expect(failed.reportingComponent).toBe('default-scheduler');
+  expect(failed.metadata?.name?.startsWith('big.')).toBe(true);
+  expect((await client.get(POD, NS, 'big')).spec?.nodeName ?? '').toBe('');
+  await client.create(NODE, node('node-4', '8'));
+  expect(await boundNode('big')).toBe('node-4');
+});
+
+test('scheduler - a nodeSelector pod lands only on the matching node', async () => {
+  const names = ['ssd-0', 'ssd-1', 'ssd-2'];
+  for (const n of names) await client.create(POD, pod(n, '100m', { disk: 'ssd' }));
+  for (const n of names) expect(await boundNode(n)).toBe('node-2');
+});
+
+test('scheduler - of two replicas only the leader binds; the standby takes over when the leader stops', async () => {
+  const [a] = schedulers;
+  const b = await startScheduler('kube-scheduler-b');
+  expect(a.isLeader).toBe(true);
+  expect(b.isLeader).toBe(false);
+  const before = a.bindings;
+  const names = Array.from({ length: 5 }, (_, i) => `ha-${i}`);
+  for (const n of names) await client.create(POD, pod(n));
+  await Promise.all(names.map((n) => boundNode(n)));
+  expect(a.bindings - before).toBe(names.length);
+  expect(b.bindings).toBe(0);
+
+  await a.stop();
+  const stoppedAt = Date.now();
+  await client.create(POD, pod('after-failover'));
+  await boundNode('after-failover', TIMINGS.leaderLeaseDurationSeconds * 1000);
+  expect(Date.now() - stoppedAt).toBeLessThan(TIMINGS.leaderLeaseDurationSeconds * 1000);
+  expect(b.isLeader).toBe(true);
+  expect(b.bindings).toBe(1);
+});
