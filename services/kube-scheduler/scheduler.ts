@@ -69,6 +69,8 @@ export class Scheduler {
   private readonly binds = new Set<Promise<void>>();
   /** Successful bindings made by this replica (for tests and metrics). */
   bindings = 0;
+  /** Binding calls the apiserver refused or that failed (for tests and metrics). */
+  bindFailures = 0;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.log = opts.log ?? logger('kube-scheduler', { id: opts.identity });
@@ -220,6 +222,7 @@ export class Scheduler {
         this.queue.addUnschedulable(info);
         this.log.info('pod is unschedulable', { pod: key, attempts: info.attempts, reason: err.message });
         this.recordEvent(pod, 'Warning', 'FailedScheduling', 'Scheduling', err.message);
+        this.markUnschedulable(pod, err.message);
         return;
       }
       throw err;
@@ -241,10 +244,37 @@ export class Scheduler {
       this.bindings++;
       this.recordEvent(pod, 'Normal', 'Scheduled', 'Binding', `Successfully assigned ${ns}/${name} to ${node}`);
     } catch (err) {
+      this.bindFailures++;
       this.cache.forget(info.key);
       this.queue.addBackoff(info);
       this.log.warn('binding failed; retrying with backoff', { pod: info.key, node, err: (err as Error).message });
     }
+  }
+
+  /**
+   * Sets the PodScheduled=False/Unschedulable condition, as kube-scheduler does, so that kubectl
+   * shows why the pod is Pending. A compare-and-swap on the cached object: when the pod changed
+   * meanwhile (it may even have been bound) the write is refused and dropped. Best effort.
+   */
+  private markUnschedulable(pod: Pod, message: string): void {
+    const conditions = pod.status?.conditions ?? [];
+    const old = conditions.find((c) => c.type === 'PodScheduled');
+    if (old?.status === 'False' && old.reason === 'Unschedulable' && old.message === message) return;
+    const condition = {
+      type: 'PodScheduled',
+      status: 'False',
+      reason: 'Unschedulable',
+      message,
+      lastProbeTime: old?.lastProbeTime,
+      lastTransitionTime: old?.status === 'False' ? old.lastTransitionTime : new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+    };
+    const updated: Pod = {
+      ...pod,
+      status: { ...pod.status, phase: pod.status?.phase || 'Pending', conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), condition] },
+    };
+    this.opts.client.updateStatus(POD, updated).catch((err) =>
+      this.log.debug('could not set PodScheduled=False', { pod: podKey(pod), err: (err as Error).message }),
+    );
   }
 
   /** Creates a core/v1 Event about the pod; best effort (a failure is logged, never thrown). */

@@ -105,9 +105,19 @@ test('scheduler - a pod that fits nowhere gets FailedScheduling and is scheduled
   expect(failed.type).toBe('Warning');
   expect(failed.reportingComponent).toBe('default-scheduler');
   expect(failed.metadata?.name?.startsWith('big.')).toBe(true);
-  expect((await client.get(POD, NS, 'big')).spec?.nodeName ?? '').toBe('');
+  const pending = await until('PodScheduled=False', async () => {
+    const p = await client.get(POD, NS, 'big');
+    return p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False') ? p : undefined;
+  });
+  expect(pending.spec?.nodeName ?? '').toBe('');
+  expect(pending.status?.conditions?.find((c) => c.type === 'PodScheduled')).toMatchObject({ reason: 'Unschedulable', message: failed.message });
   await client.create(NODE, node('node-4', '8'));
   expect(await boundNode('big')).toBe('node-4');
+  const bound = await until('PodScheduled=True', async () => {
+    const p = await client.get(POD, NS, 'big');
+    return p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'True') ? p : undefined;
+  });
+  expect(bound.status?.conditions?.filter((c) => c.type === 'PodScheduled')).toHaveLength(1);
 });
 
 test('scheduler - a nodeSelector pod lands only on the matching node', async () => {
@@ -127,6 +137,7 @@ test('scheduler - of two replicas only the leader binds; the standby takes over 
   await Promise.all(names.map((n) => boundNode(n)));
   expect(a.bindings - before).toBe(names.length);
   expect(b.bindings).toBe(0);
+  expect(a.bindFailures + b.bindFailures).toBe(0);
 
   await a.stop();
   const stoppedAt = Date.now();
@@ -135,4 +146,5 @@ test('scheduler - of two replicas only the leader binds; the standby takes over 
   expect(Date.now() - stoppedAt).toBeLessThan(TIMINGS.leaderLeaseDurationSeconds * 1000);
   expect(b.isLeader).toBe(true);
   expect(b.bindings).toBe(1);
+  expect(b.bindFailures).toBe(0);
 });
