@@ -22,8 +22,20 @@ const EVENT = resourceForCase('event');
 const NS = 'default';
 const TIMINGS = { leaderLeaseDurationSeconds: 4, leaderRenewDeadlineSeconds: 3, leaderRetryPeriodSeconds: 1 };
 
+/** An ApiClient whose next `failBinds` binding calls fail, to exercise forget-and-retry. */
+class FlakyBindClient extends ApiClient {
+  failBinds = 0;
+  override async bind(namespace: string, podName: string, nodeName: string, podUid?: string) {
+    if (this.failBinds > 0) {
+      this.failBinds--;
+      throw new Error('injected binding failure');
+    }
+    return super.bind(namespace, podName, nodeName, podUid);
+  }
+}
+
 let env: TestApiServer;
-let client: ApiClient;
+let client: FlakyBindClient;
 const conns: NatsConnection[] = [];
 const schedulers: Scheduler[] = [];
 
@@ -38,7 +50,7 @@ async function startScheduler(identity: string): Promise<Scheduler> {
 
 beforeAll(async () => {
   env = await startTestApiServer();
-  client = new ApiClient([env.address]);
+  client = new FlakyBindClient([env.address]);
 });
 
 afterAll(async () => {
@@ -147,4 +159,15 @@ test('scheduler - of two replicas only the leader binds; the standby takes over 
   expect(b.isLeader).toBe(true);
   expect(b.bindings).toBe(1);
   expect(b.bindFailures).toBe(0);
+});
+
+test('scheduler - a failed binding is forgotten (its room freed) and retried with backoff', async () => {
+  const b = schedulers[1];
+  const [before, failuresBefore] = [b.bindings, b.bindFailures];
+  // node-4 (8 cpu) holds big (3 cpu): a 5-cpu pod fits there only if the failed assumption is undone.
+  client.failBinds = 1;
+  await client.create(POD, pod('retried', '5'));
+  expect(await boundNode('retried')).toBe('node-4');
+  expect(b.bindFailures - failuresBefore).toBe(1);
+  expect(b.bindings - before).toBe(1);
 });
