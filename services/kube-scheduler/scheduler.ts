@@ -45,6 +45,23 @@ export function responsibleFor(pod: Pod): boolean {
   return !pod.spec?.nodeName && name === DEFAULT_SCHEDULER_NAME && !pod.metadata?.deletionTimestamp && !isTerminal(pod);
 }
 
+/**
+ * Whether a node update may let a pod fit where it did not (kube-scheduler's
+ * nodeSchedulingPropertiesChange): unschedulable, allocatable, labels, taints or condition
+ * statuses changed. Heartbeat-only status writes do not, so they never wake unschedulable pods.
+ */
+export function nodeSchedulingPropertiesChanged(oldNode: Node, newNode: Node): boolean {
+  const conds = (n: Node) => JSON.stringify((n.status?.conditions ?? []).map((c) => [c.type, c.status]).sort());
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return (
+    !!oldNode.spec?.unschedulable !== !!newNode.spec?.unschedulable ||
+    !same(oldNode.status?.allocatable, newNode.status?.allocatable) ||
+    !same(oldNode.metadata?.labels, newNode.metadata?.labels) ||
+    !same(oldNode.spec?.taints, newNode.spec?.taints) ||
+    conds(oldNode) !== conds(newNode)
+  );
+}
+
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
@@ -80,7 +97,7 @@ export class Scheduler {
     this.nodes = new Informer({ client: opts.client, nats: opts.nats, info: NODE, log: this.log });
     this.nodes.addHandlers({
       onAdd: (n) => this.onNode(n, 'NodeAdd'),
-      onUpdate: (_o, n) => this.onNode(n, 'NodeUpdate'),
+      onUpdate: (o, n) => this.onNode(n, nodeSchedulingPropertiesChanged(o, n) ? 'NodeUpdate' : undefined),
       onDelete: (n) => this.cache.removeNode(n.metadata?.name ?? ''),
     });
     this.pods.addHandlers({
@@ -137,9 +154,9 @@ export class Scheduler {
     await Promise.all([this.pods.stop(), this.nodes.stop()]);
   }
 
-  private onNode(node: Node, event: 'NodeAdd' | 'NodeUpdate'): void {
+  private onNode(node: Node, event: 'NodeAdd' | 'NodeUpdate' | undefined): void {
     this.cache.setNode(node);
-    this.queue.moveAllToActiveOrBackoff(event);
+    if (event) this.queue.moveAllToActiveOrBackoff(event);
   }
 
   private onPod(old: Pod | undefined, pod: Pod): void {

@@ -171,3 +171,25 @@ test('scheduler - a failed binding is forgotten (its room freed) and retried wit
   expect(b.bindFailures - failuresBefore).toBe(1);
   expect(b.bindings - before).toBe(1);
 });
+
+test('scheduler - a heartbeat-only node update does not wake an unschedulable pod; a label change does', async () => {
+  const b = schedulers[1];
+  await client.create(POD, pod('huge', '100'));
+  const failures = async () => (await client.list(EVENT, NS)).items.filter((e) => e.reason === 'FailedScheduling' && e.involvedObject?.name === 'huge').length;
+  await until('first FailedScheduling', async () => ((await failures()) >= 1 ? true : undefined));
+  await until('huge to wait as unschedulable', async () => (b.queue.where(`${NS}/huge`) === 'unschedulable' ? true : undefined));
+
+  const heartbeat = '2030-01-01T00:00:00Z';
+  const n1 = await client.get(NODE, '', 'node-1');
+  const conditions = (n1.status?.conditions ?? []).map((c) => ({ ...c, lastHeartbeatTime: heartbeat }));
+  await client.updateStatus(NODE, { ...n1, status: { ...n1.status, conditions } });
+  await until('the scheduler to see the heartbeat', async () => {
+    const info = b.cache.nodeInfos().find((i) => i.node.metadata?.name === 'node-1');
+    return info?.node.status?.conditions?.some((c) => c.lastHeartbeatTime === heartbeat) ? true : undefined;
+  });
+  expect(b.queue.where(`${NS}/huge`)).toBe('unschedulable');
+
+  const fresh = await client.get(NODE, '', 'node-1');
+  await client.update(NODE, { ...fresh, metadata: { ...fresh.metadata, labels: { ...fresh.metadata?.labels, zone: 'a' } } });
+  await until('a second FailedScheduling after the label change', async () => ((await failures()) >= 2 ? true : undefined));
+});
