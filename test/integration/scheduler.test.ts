@@ -193,3 +193,24 @@ test('scheduler - a heartbeat-only node update does not wake an unschedulable po
   await client.update(NODE, { ...fresh, metadata: { ...fresh.metadata, labels: { ...fresh.metadata?.labels, zone: 'a' } } });
   await until('a second FailedScheduling after the label change', async () => ((await failures()) >= 2 ? true : undefined));
 });
+
+test('scheduler - a leader that loses its lease stops scheduling and resumes when it regains it', async () => {
+  const b = schedulers[1];
+  const before = b.bindings;
+  const lease = (await client.getLease('kube-system', 'kube-scheduler'))!;
+  await client.updateLease({ ...lease, spec: { ...lease.spec, holderIdentity: 'intruder', leaseDurationSeconds: 60, renewTime: new Date().toISOString() } });
+  await until('the leader to step down', async () => (!b.isLeader ? true : undefined), 8000);
+
+  await client.create(POD, pod('while-deposed'));
+  const key = `${NS}/while-deposed`;
+  await until('the pod to be queued', async () => (['active', 'backoff'].includes(b.queue.where(key) ?? '') ? true : undefined));
+  await sleep(500); // absence of a binding can only be observed over some time
+  expect((await client.get(POD, NS, 'while-deposed')).spec?.nodeName ?? '').toBe('');
+  expect(b.bindings).toBe(before);
+
+  const taken = (await client.getLease('kube-system', 'kube-scheduler'))!;
+  await client.updateLease({ ...taken, spec: { ...taken.spec, holderIdentity: '' } });
+  await boundNode('while-deposed', 5000);
+  expect(b.isLeader).toBe(true);
+  expect(b.bindings).toBe(before + 1);
+});
