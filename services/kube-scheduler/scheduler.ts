@@ -21,6 +21,9 @@ import { QueuedPodInfo, SchedulingQueue, SchedulingQueueOptions } from './queue'
 export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 export const SCHEDULER_LEASE = { namespace: 'kube-system', name: 'kube-scheduler' };
 
+const EVENT_AGGREGATION_MS = 10 * 60 * 1000;
+const MAX_RECORDED_EVENTS = 4096;
+
 const POD = resourceForCase('pod');
 const NODE = resourceForCase('node');
 const EVENT = resourceForCase('event');
@@ -84,6 +87,8 @@ export class Scheduler {
   private loop?: Promise<void>;
   private cleanupTimer?: NodeJS.Timeout;
   private readonly binds = new Set<Promise<void>>();
+  /** Events this replica recorded, by pod uid + reason + message, so that repeats raise count (client-go's event correlator). */
+  private readonly recorded = new Map<string, { namespace: string; name: string; count: number; at: number }>();
   /** Successful bindings made by this replica (for tests and metrics). */
   bindings = 0;
   /** Binding calls the apiserver refused or that failed (for tests and metrics). */
@@ -294,10 +299,25 @@ export class Scheduler {
     );
   }
 
-  /** Creates a core/v1 Event about the pod; best effort (a failure is logged, never thrown). */
+  /**
+   * Records a core/v1 Event about the pod; best effort (a failure is logged, never thrown). The
+   * same reason and message for the same pod within 10 minutes raises count and lastTimestamp
+   * of the event already written, as client-go's event correlator does, instead of a new event.
+   */
   private recordEvent(pod: Pod, type: 'Normal' | 'Warning', reason: string, action: string, message: string): void {
     const now = Date.now();
     const seconds = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    const dedupKey = `${pod.metadata?.uid}|${reason}|${message}`;
+    const seen = this.recorded.get(dedupKey);
+    if (seen && now - seen.at < EVENT_AGGREGATION_MS) {
+      seen.count++;
+      const count = seen.count;
+      this.opts.client.patch(EVENT, seen.namespace, seen.name, { count, lastTimestamp: seconds }).catch((err) => {
+        this.recorded.delete(dedupKey);
+        this.log.debug('could not update event', { pod: podKey(pod), reason, err: (err as Error).message });
+      });
+      return;
+    }
     const event: Event = {
       metadata: { generateName: `${pod.metadata?.name}.`, namespace: pod.metadata?.namespace },
       involvedObject: {
@@ -320,8 +340,14 @@ export class Scheduler {
       eventTime: microTime(now),
       count: 1,
     };
-    this.opts.client.create(EVENT, event).catch((err) =>
-      this.log.warn('could not record event', { pod: podKey(pod), reason, err: (err as Error).message }),
-    );
+    this.opts.client
+      .create(EVENT, event)
+      .then((created) => {
+        this.recorded.delete(dedupKey);
+        this.recorded.set(dedupKey, { namespace: created.metadata?.namespace ?? '', name: created.metadata?.name ?? '', count: 1, at: now });
+        // Bounded: the oldest entries go first (a Map iterates in insertion order).
+        while (this.recorded.size > MAX_RECORDED_EVENTS) this.recorded.delete(this.recorded.keys().next().value as string);
+      })
+      .catch((err) => this.log.warn('could not record event', { pod: podKey(pod), reason, err: (err as Error).message }));
   }
 }

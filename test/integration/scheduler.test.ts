@@ -175,7 +175,9 @@ test('scheduler - a failed binding is forgotten (its room freed) and retried wit
 test('scheduler - a heartbeat-only node update does not wake an unschedulable pod; a label change does', async () => {
   const b = schedulers[1];
   await client.create(POD, pod('huge', '100'));
-  const failures = async () => (await client.list(EVENT, NS)).items.filter((e) => e.reason === 'FailedScheduling' && e.involvedObject?.name === 'huge').length;
+  // Repeats of the same event raise its count (one Event object per pod, reason and message).
+  const failures = async () =>
+    (await client.list(EVENT, NS)).items.filter((e) => e.reason === 'FailedScheduling' && e.involvedObject?.name === 'huge').reduce((n, e) => n + (e.count ?? 1), 0);
   await until('first FailedScheduling', async () => ((await failures()) >= 1 ? true : undefined));
   await until('huge to wait as unschedulable', async () => (b.queue.where(`${NS}/huge`) === 'unschedulable' ? true : undefined));
 
@@ -192,6 +194,9 @@ test('scheduler - a heartbeat-only node update does not wake an unschedulable po
   const fresh = await client.get(NODE, '', 'node-1');
   await client.update(NODE, { ...fresh, metadata: { ...fresh.metadata, labels: { ...fresh.metadata?.labels, zone: 'a' } } });
   await until('a second FailedScheduling after the label change', async () => ((await failures()) >= 2 ? true : undefined));
+  const events = (await client.list(EVENT, NS)).items.filter((e) => e.reason === 'FailedScheduling' && e.involvedObject?.name === 'huge');
+  expect(events).toHaveLength(1);
+  expect(events[0].count).toBeGreaterThanOrEqual(2);
 });
 
 test('scheduler - a leader that loses its lease stops scheduling and resumes when it regains it', async () => {
