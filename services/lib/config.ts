@@ -18,7 +18,7 @@ export interface Timings {
 export interface Profile {
   name: string;
   description: string;
-  topology: { etcdMembers: number; natsServers: number; apiservers: number };
+  topology: { etcdMembers: number; natsServers: number; apiservers: number; schedulers: number };
   timings: Timings;
 }
 

@@ -451,8 +451,29 @@ const COMPONENTS: ComponentDef[] = [
     build: (p, ctx) =>
       apiserverSpec({ name: p.name, index: p.index, grpcPort: p.ports.grpc, httpPort: p.ports.http, cluster: ctx.cluster, root: ctx.root }),
   },
-  // Later, one row each: kube-scheduler (tier 2), kube-controller-manager (tier 2),
-  // kubelet-node-N + its container runtime (tier 3), kube-proxy (tier 3), addons (tier 4).
+  {
+    component: 'kube-scheduler',
+    tier: 2,
+    count: (p) => p.topology.schedulers ?? 0,
+    portOffsets: { health: 500 },
+    build: (p, ctx) => {
+      const address = `${HOST}:${p.ports.health}`;
+      return nodeServiceSpec({
+        name: p.name,
+        component: 'kube-scheduler',
+        index: p.index,
+        tier: 2,
+        main: 'services/kube-scheduler/main.ts',
+        ports: { health: p.ports.health },
+        address,
+        env: { ...componentEnv(p.name, ctx.cluster), KUBEMU_SCHEDULER_HEALTH_LISTEN: address },
+        health: { kind: 'grpc', address },
+        root: ctx.root,
+      });
+    },
+  },
+  // Later, one row each: kube-controller-manager (tier 2), kubelet-node-N + its container
+  // runtime (tier 3), kube-proxy (tier 3), addons (tier 4).
 ];
 
 /**

@@ -96,6 +96,7 @@ test('cluster - start, status, kill and heal, stop, resume with the same data, r
   expect(expected.filter((n) => n.startsWith('etcd-'))).toHaveLength(topology.profile.topology.etcdMembers);
   expect(expected.filter((n) => n.startsWith('nats-'))).toHaveLength(topology.profile.topology.natsServers);
   expect(expected.filter((n) => n.startsWith('kube-apiserver-'))).toHaveLength(topology.profile.topology.apiservers);
+  expect(expected.filter((n) => n.startsWith('kube-scheduler-'))).toHaveLength(topology.profile.topology.schedulers);
 
   // npm start: everything up and healthy, and a table of what runs where.
   const started = Date.now();

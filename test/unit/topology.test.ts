@@ -13,22 +13,25 @@ import {
 
 const settings = { stateDir: '/tmp/kubemu-topology-unit', portBase: 30000, profile: 'demo' };
 
-test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers on the documented ports', () => {
+test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers on the documented ports', () => {
   const t = buildTopology(settings);
   expect(t.processes.map((p) => p.name)).toEqual([
-    'etcd-0', 'etcd-1', 'etcd-2', 'nats-0', 'nats-1', 'nats-2', 'kube-apiserver-0', 'kube-apiserver-1',
+    'etcd-0', 'etcd-1', 'etcd-2', 'nats-0', 'nats-1', 'nats-2', 'kube-apiserver-0', 'kube-apiserver-1', 'kube-scheduler-0', 'kube-scheduler-1',
   ]);
   const byName = new Map(t.processes.map((p) => [p.name, p]));
   expect(byName.get('etcd-2')!.ports).toEqual({ client: 30102, peer: 30112 });
   expect(byName.get('nats-1')!.ports).toEqual({ client: 30201, route: 30211, monitor: 30221 });
   expect(byName.get('kube-apiserver-1')!.ports).toEqual({ grpc: 30301, http: 30401 });
+  expect(byName.get('kube-scheduler-1')!.ports).toEqual({ health: 30501 });
+  expect(byName.get('kube-scheduler-0')!.env.KUBEMU_SCHEDULER_HEALTH_LISTEN).toBe('127.0.0.1:30500');
   expect(new Set(allPorts(t)).size).toBe(allPorts(t).length);
   expect(t.etcdEndpoints).toEqual(['http://127.0.0.1:30100', 'http://127.0.0.1:30101', 'http://127.0.0.1:30102']);
   expect(t.natsServers).toEqual(['nats://127.0.0.1:30200', 'nats://127.0.0.1:30201', 'nats://127.0.0.1:30202']);
   expect(t.apiservers).toEqual(['127.0.0.1:30300', '127.0.0.1:30301']);
   expect(t.jetstreamReplicas).toBe(3);
-  // Storage and bus start before the apiservers.
+  // Storage and bus start before the apiservers, the apiservers before their clients.
   expect(byName.get('etcd-0')!.tier).toBeLessThan(byName.get('kube-apiserver-0')!.tier);
+  expect(byName.get('kube-apiserver-0')!.tier).toBeLessThan(byName.get('kube-scheduler-0')!.tier);
 });
 
 test('topology - etcd members know the whole cluster and keep their data under the state folder', () => {
