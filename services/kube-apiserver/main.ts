@@ -1,4 +1,5 @@
 import { configFromEnv } from '../lib/config';
+import { stopOnSignals } from '../lib/component';
 import { logger } from '../lib/log';
 import { startApiServer } from './apiserver';
 
@@ -14,15 +15,7 @@ async function main(): Promise<void> {
     publisherMaxInFlight: Number(process.env.KUBEMU_PUBLISHER_MAX_IN_FLIGHT || '0') || undefined,
     compactionIntervalMs: compactionSeconds > 0 ? compactionSeconds * 1000 : undefined,
   });
-  const shutdown = async (signal: string) => {
-    log.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), 10000);
-    force.unref();
-    await server.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  stopOnSignals(log, () => server.stop());
 }
 
 main().catch((err) => {

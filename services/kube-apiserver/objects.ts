@@ -1,15 +1,7 @@
 import { randomBytes, randomUUID } from 'crypto';
 import { KubeObject, ResourceInfo } from '../lib/resources';
 
-/** Kubernetes' metav1.Time form: RFC 3339 with second precision. */
-export function formatTime(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
-/** Kubernetes' metav1.MicroTime form: RFC 3339 with microseconds. */
-export function formatMicroTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { formatMicroTime, formatTime } from '../lib/time';
 
 export function newUid(): string {
   return randomUUID();

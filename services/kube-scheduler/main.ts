@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ApiClient } from '../lib/apiclient';
 import { configFromEnv } from '../lib/config';
 import { HealthImplementation, ServingStatus } from '../lib/health';
+import { stopOnSignals } from '../lib/component';
 import { logger } from '../lib/log';
 import { connectBus } from '../lib/watchbus';
 import { Scheduler } from './scheduler';
@@ -30,20 +31,14 @@ async function main(): Promise<void> {
   health.set('', ServingStatus.SERVING);
   log.info('informers synced; scheduling while leading', { profile: config.profile.name });
 
-  const shutdown = async (signal: string) => {
-    log.info('shutting down', { signal });
-    const force = setTimeout(() => process.exit(1), 10000);
-    force.unref();
+  stopOnSignals(log, async () => {
     health.set('', ServingStatus.NOT_SERVING);
     await scheduler.stop();
     await nats.close();
     client.close();
     health.dispose();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
 main().catch((err) => {

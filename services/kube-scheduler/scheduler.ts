@@ -8,7 +8,9 @@
 import type { NatsConnection } from 'nats';
 import { ApiClient } from '../lib/apiclient';
 import type { Timings } from '../lib/config';
-import type { Event, Node, Pod } from '../lib/generated/kubemu/core/v1/core';
+import { EventRecorder } from '../lib/events';
+import { formatTime } from '../lib/time';
+import type { Node, Pod } from '../lib/generated/kubemu/core/v1/core';
 import { Informer } from '../lib/informer';
 import { LeaderElector } from '../lib/leaderelection';
 import { Logger, logger } from '../lib/log';
@@ -21,12 +23,8 @@ import { QueuedPodInfo, SchedulingQueue, SchedulingQueueOptions } from './queue'
 export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 export const SCHEDULER_LEASE = { namespace: 'kube-system', name: 'kube-scheduler' };
 
-const EVENT_AGGREGATION_MS = 10 * 60 * 1000;
-const MAX_RECORDED_EVENTS = 4096;
-
 const POD = resourceForCase('pod');
 const NODE = resourceForCase('node');
-const EVENT = resourceForCase('event');
 
 export interface SchedulerOptions {
   client: ApiClient;
@@ -65,10 +63,6 @@ export function nodeSchedulingPropertiesChanged(oldNode: Node, newNode: Node): b
   );
 }
 
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
 /**
  * One scheduler replica. start() resolves once the informers synced and leader election runs;
  * stop() ends everything it started (not the client or the NATS connection, which the caller owns).
@@ -87,8 +81,7 @@ export class Scheduler {
   private loop?: Promise<void>;
   private cleanupTimer?: NodeJS.Timeout;
   private readonly binds = new Set<Promise<void>>();
-  /** Events this replica recorded, by pod uid + reason + message, so that repeats raise count (client-go's event correlator). */
-  private readonly recorded = new Map<string, { namespace: string; name: string; count: number; at: number }>();
+  private readonly events: EventRecorder;
   /** Successful bindings made by this replica (for tests and metrics). */
   bindings = 0;
   /** Binding calls the apiserver refused or that failed (for tests and metrics). */
@@ -96,6 +89,7 @@ export class Scheduler {
 
   constructor(private readonly opts: SchedulerOptions) {
     this.log = opts.log ?? logger('kube-scheduler', { id: opts.identity });
+    this.events = new EventRecorder(opts.client, DEFAULT_SCHEDULER_NAME, opts.identity, this.log);
     this.queue = new SchedulingQueue(opts.queue);
     this.cache = new SchedulerCache(opts.assumedPodTtlMs ?? 30000);
     this.pods = new Informer({ client: opts.client, nats: opts.nats, info: POD, log: this.log });
@@ -288,7 +282,7 @@ export class Scheduler {
       reason: 'Unschedulable',
       message,
       lastProbeTime: old?.lastProbeTime,
-      lastTransitionTime: old?.status === 'False' ? old.lastTransitionTime : new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().replace('.000Z', 'Z'),
+      lastTransitionTime: old?.status === 'False' ? old.lastTransitionTime : formatTime(Date.now()),
     };
     const updated: Pod = {
       ...pod,
@@ -299,55 +293,8 @@ export class Scheduler {
     );
   }
 
-  /**
-   * Records a core/v1 Event about the pod; best effort (a failure is logged, never thrown). The
-   * same reason and message for the same pod within 10 minutes raises count and lastTimestamp
-   * of the event already written, as client-go's event correlator does, instead of a new event.
-   */
+  /** Records an Event about the pod through the shared recorder (best effort, never throws). */
   private recordEvent(pod: Pod, type: 'Normal' | 'Warning', reason: string, action: string, message: string): void {
-    const now = Date.now();
-    const seconds = new Date(Math.floor(now / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-    const dedupKey = `${pod.metadata?.uid}|${reason}|${message}`;
-    const seen = this.recorded.get(dedupKey);
-    if (seen && now - seen.at < EVENT_AGGREGATION_MS) {
-      seen.count++;
-      const count = seen.count;
-      this.opts.client.patch(EVENT, seen.namespace, seen.name, { count, lastTimestamp: seconds }).catch((err) => {
-        this.recorded.delete(dedupKey);
-        this.log.debug('could not update event', { pod: podKey(pod), reason, err: (err as Error).message });
-      });
-      return;
-    }
-    const event: Event = {
-      metadata: { generateName: `${pod.metadata?.name}.`, namespace: pod.metadata?.namespace },
-      involvedObject: {
-        kind: 'Pod',
-        apiVersion: 'v1',
-        namespace: pod.metadata?.namespace,
-        name: pod.metadata?.name,
-        uid: pod.metadata?.uid,
-        resourceVersion: pod.metadata?.resourceVersion,
-      },
-      reason,
-      message,
-      type,
-      action,
-      source: { component: DEFAULT_SCHEDULER_NAME },
-      reportingComponent: DEFAULT_SCHEDULER_NAME,
-      reportingInstance: this.opts.identity,
-      firstTimestamp: seconds,
-      lastTimestamp: seconds,
-      eventTime: microTime(now),
-      count: 1,
-    };
-    this.opts.client
-      .create(EVENT, event)
-      .then((created) => {
-        this.recorded.delete(dedupKey);
-        this.recorded.set(dedupKey, { namespace: created.metadata?.namespace ?? '', name: created.metadata?.name ?? '', count: 1, at: now });
-        // Bounded: the oldest entries go first (a Map iterates in insertion order).
-        while (this.recorded.size > MAX_RECORDED_EVENTS) this.recorded.delete(this.recorded.keys().next().value as string);
-      })
-      .catch((err) => this.log.warn('could not record event', { pod: podKey(pod), reason, err: (err as Error).message }));
+    void this.events.record({ ...pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, action, message);
   }
 }

@@ -1,6 +1,7 @@
 import { Lease } from './generated/kubemu/coordination/v1/coordination';
 import { ApiError } from './errors';
 import { Logger } from './log';
+import { formatMicroTime as microTime } from './time';
 
 /** What leader election needs of the API: Lease get/create/update (through the apiserver, never etcd). */
 export interface LeaseClient {
@@ -26,10 +27,6 @@ export interface LeaderElectionConfig {
   now?: () => number;
 }
 
-/** MicroTime, as Kubernetes writes Lease times. */
-function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
 
 /**
  * Leader election on a coordination/v1 Lease, as client-go's leaderelection: a candidate takes

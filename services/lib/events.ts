@@ -1,0 +1,77 @@
+import { ApiClient } from './apiclient';
+import { Event } from './generated/kubemu/core/v1/core';
+import { Logger } from './log';
+import { KubeObject, resourceForCase } from './resources';
+import { formatMicroTime, formatTime } from './time';
+
+const EVENT = resourceForCase('event');
+/** Repeats within this window raise the count of the event already written (client-go: 10 min). */
+const AGGREGATION_MS = 10 * 60 * 1000;
+const MAX_REMEMBERED = 4096;
+
+export type EventType = 'Normal' | 'Warning';
+
+/**
+ * Records core/v1 Events about objects for one component, as client-go's event recorder: an Event
+ * named `<object>.<random>` in the object's namespace, with involvedObject, source and reporting
+ * fields filled in. The same reason and message about the same object within 10 minutes raises
+ * `count` and `lastTimestamp` of the event already written instead of writing a new one (the
+ * correlator). Best effort: a failure is logged, never thrown. Safe to call at any rate; the
+ * memory of written events is bounded.
+ */
+export class EventRecorder {
+  private readonly written = new Map<string, { namespace: string; name: string; count: number; at: number }>();
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly component: string,
+    private readonly instance: string,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records an event about `obj`; resolves once it is written or given up (never rejects). */
+  async record(obj: KubeObject, type: EventType, reason: string, action: string, message: string): Promise<void> {
+    const meta = obj.metadata ?? {};
+    const at = this.now();
+    const key = `${meta.uid}|${reason}|${message}`;
+    const seen = this.written.get(key);
+    try {
+      if (seen && at - seen.at < AGGREGATION_MS) {
+        seen.count++;
+        await this.client.patch(EVENT, seen.namespace, seen.name, { count: seen.count, lastTimestamp: formatTime(at) });
+        return;
+      }
+      const event: Event = {
+        metadata: { generateName: `${meta.name}.`, namespace: meta.namespace || 'default' },
+        involvedObject: {
+          kind: obj.kind,
+          apiVersion: obj.apiVersion,
+          namespace: meta.namespace,
+          name: meta.name,
+          uid: meta.uid,
+          resourceVersion: meta.resourceVersion,
+        },
+        reason,
+        message,
+        type,
+        action,
+        source: { component: this.component },
+        reportingComponent: this.component,
+        reportingInstance: this.instance,
+        firstTimestamp: formatTime(at),
+        lastTimestamp: formatTime(at),
+        eventTime: formatMicroTime(at),
+        count: 1,
+      };
+      const created = await this.client.create(EVENT, event);
+      this.written.delete(key);
+      this.written.set(key, { namespace: created.metadata?.namespace ?? '', name: created.metadata?.name ?? '', count: 1, at });
+      // Bounded: the oldest entries go first (a Map iterates in insertion order).
+      while (this.written.size > MAX_REMEMBERED) this.written.delete(this.written.keys().next().value as string);
+    } catch (err) {
+      this.written.delete(key);
+      this.log.warn('could not record event', { object: `${meta.namespace}/${meta.name}`, reason, err: (err as Error).message });
+    }
+  }
+}
