@@ -3,25 +3,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { apiserverSpec } from '../../services/lib/topology';
 import { makeTempDir, removeTempDir } from './cleanup';
-import { ManagedProcess } from './process';
+import { ManagedProcess, ProcessControls, withControls } from './process';
 import { freePort } from './ports';
 
-export interface Apiserver {
+export interface Apiserver extends ProcessControls {
   name: string;
   /** host:port of its gRPC server. */
   address: string;
-  readonly pid: number | undefined;
-  readonly running: boolean;
-  /** Signals it (default SIGKILL) and resolves once it exited. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again on the same port; resolves once SERVING unless { wait: false }. */
-  start(opts?: { wait?: boolean }): Promise<void>;
-  pause(): void;
-  resume(): void;
+  /** Same as waitHealthy: resolves once its grpc.health.v1 status is SERVING. */
   waitServing(timeoutMs?: number): Promise<void>;
   /** Graceful stop (SIGTERM) and deletion of its folder. */
   stop(): Promise<void>;
-  logs(lines?: number): string;
 }
 
 export interface StartApiserverOptions {
@@ -84,29 +76,17 @@ export async function startApiserver(opts: StartApiserverOptions): Promise<Apise
     removeTempDir(dir);
     throw err;
   }
-  return {
-    name,
-    address,
-    get pid() {
-      return proc.pid;
+  return withControls(
+    proc,
+    {
+      name,
+      address,
+      waitServing: (t?: number) => proc.waitHealthy(t ?? timeoutMs),
+      stop: async () => {
+        await proc.stop();
+        removeTempDir(dir);
+      },
     },
-    get running() {
-      return proc.running;
-    },
-    kill: async (signal?: NodeJS.Signals) => {
-      await proc.kill(signal);
-    },
-    start: async (o?: { wait?: boolean }) => {
-      await proc.start();
-      if (o?.wait !== false) await proc.waitHealthy(timeoutMs);
-    },
-    pause: () => proc.pause(),
-    resume: () => proc.resume(),
-    waitServing: (t?: number) => proc.waitHealthy(t ?? timeoutMs),
-    stop: async () => {
-      await proc.stop();
-      removeTempDir(dir);
-    },
-    logs: (lines?: number) => proc.logs(lines),
-  };
+    timeoutMs,
+  );
 }

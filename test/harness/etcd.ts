@@ -4,25 +4,13 @@ import * as path from 'path';
 import { EtcdMemberPorts, etcdMemberSpec } from '../../services/lib/topology';
 import { etcdLeader } from '../../scripts/lib/probe';
 import { makeTempDir, removeTempDir } from './cleanup';
-import { ManagedProcess, waitAllHealthy } from './process';
+import { ManagedProcess, ProcessControls, waitAllHealthy, withControls } from './process';
 import { freePort } from './ports';
 
 /** Controls for one etcd member. */
-export interface EtcdMember {
+export interface EtcdMember extends ProcessControls {
   name: string;
   clientUrl: string;
-  /** The pid while running. */
-  readonly pid: number | undefined;
-  readonly running: boolean;
-  /** Signals the member (default SIGKILL) and resolves once it exited. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again with its data; resolves once it is healthy unless { wait: false }. */
-  start(opts?: { wait?: boolean }): Promise<void>;
-  /** SIGSTOP / SIGCONT: the member hangs with its connections open. */
-  pause(): void;
-  resume(): void;
-  waitHealthy(timeoutMs?: number): Promise<void>;
-  logs(lines?: number): string;
 }
 
 export interface EtcdCluster {
@@ -66,27 +54,7 @@ export async function startEtcdCluster(opts: { members?: number; timeoutMs?: num
     removeTempDir(dir);
   };
 
-  const members: EtcdMember[] = procs.map((p) => ({
-    name: p.name,
-    clientUrl: p.spec.address,
-    get pid() {
-      return p.pid;
-    },
-    get running() {
-      return p.running;
-    },
-    kill: async (signal?: NodeJS.Signals) => {
-      await p.kill(signal);
-    },
-    start: async (o?: { wait?: boolean }) => {
-      await p.start();
-      if (o?.wait !== false) await p.waitHealthy();
-    },
-    pause: () => p.pause(),
-    resume: () => p.resume(),
-    waitHealthy: (timeoutMs?: number) => p.waitHealthy(timeoutMs),
-    logs: (lines?: number) => p.logs(lines),
-  }));
+  const members: EtcdMember[] = procs.map((p) => withControls(p, { name: p.name, clientUrl: p.spec.address }));
 
   try {
     await Promise.all(procs.map((p) => p.start()));

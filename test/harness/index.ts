@@ -12,3 +12,4 @@ export { startApiserver } from './apiserver';
 export type { Apiserver, StartApiserverOptions } from './apiserver';
 export { makeTempDir, removeTempDir } from './cleanup';
 export { ManagedProcess } from './process';
+export type { ProcessControls } from './process';

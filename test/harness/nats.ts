@@ -2,24 +2,14 @@
 import * as path from 'path';
 import { NatsServerPorts, natsServerSpec } from '../../services/lib/topology';
 import { makeTempDir, removeTempDir } from './cleanup';
-import { ManagedProcess, waitAllHealthy } from './process';
+import { ManagedProcess, ProcessControls, waitAllHealthy, withControls } from './process';
 import { freePort } from './ports';
 
 /** Controls for one nats-server. */
-export interface NatsServer {
+export interface NatsServer extends ProcessControls {
   name: string;
   url: string;
   monitorUrl: string;
-  readonly pid: number | undefined;
-  readonly running: boolean;
-  /** Signals the server (default SIGKILL) and resolves once it exited. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts it again with its JetStream store; resolves once healthy unless { wait: false }. */
-  start(opts?: { wait?: boolean }): Promise<void>;
-  pause(): void;
-  resume(): void;
-  waitHealthy(timeoutMs?: number): Promise<void>;
-  logs(lines?: number): string;
 }
 
 export interface NatsCluster {
@@ -61,28 +51,9 @@ export async function startNats(opts: { servers?: number; timeoutMs?: number } =
         path.join(dir, `${server.name}.log`),
       ),
   );
-  const servers: NatsServer[] = procs.map((p) => ({
-    name: p.name,
-    url: p.spec.address,
-    monitorUrl: `http://127.0.0.1:${p.spec.ports.monitor}`,
-    get pid() {
-      return p.pid;
-    },
-    get running() {
-      return p.running;
-    },
-    kill: async (signal?: NodeJS.Signals) => {
-      await p.kill(signal);
-    },
-    start: async (o?: { wait?: boolean }) => {
-      await p.start();
-      if (o?.wait !== false) await p.waitHealthy();
-    },
-    pause: () => p.pause(),
-    resume: () => p.resume(),
-    waitHealthy: (timeoutMs?: number) => p.waitHealthy(timeoutMs),
-    logs: (lines?: number) => p.logs(lines),
-  }));
+  const servers: NatsServer[] = procs.map((p) =>
+    withControls(p, { name: p.name, url: p.spec.address, monitorUrl: `http://127.0.0.1:${p.spec.ports.monitor}` }),
+  );
 
   try {
     await Promise.all(procs.map((p) => p.start()));

@@ -163,3 +163,44 @@ export async function waitAllHealthy(procs: ManagedProcess[], timeoutMs: number)
       failing.map((p) => `---- ${p.name} (${p.logFile})\n${p.logs(30)}`).join('\n'),
   );
 }
+
+/** What every harness-started process lets a test do to it. */
+export interface ProcessControls {
+  /** The pid while running. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Signals the process (default SIGKILL) and resolves once it exited. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again with its data; resolves once it is healthy unless { wait: false }. */
+  start(opts?: { wait?: boolean }): Promise<void>;
+  /** SIGSTOP / SIGCONT: the process hangs with its connections open. */
+  pause(): void;
+  resume(): void;
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  logs(lines?: number): string;
+}
+
+/** The controls of `p`, with `extra` fields added (the returned object keeps live pid/running). */
+export function withControls<T extends object>(p: ManagedProcess, extra: T, startTimeoutMs = 30000): ProcessControls & T {
+  const controls: ProcessControls = {
+    get pid() {
+      return p.pid;
+    },
+    get running() {
+      return p.running;
+    },
+    kill: async (signal?: NodeJS.Signals) => {
+      await p.kill(signal);
+    },
+    start: async (o?: { wait?: boolean }) => {
+      await p.start();
+      if (o?.wait !== false) await p.waitHealthy(startTimeoutMs);
+    },
+    pause: () => p.pause(),
+    resume: () => p.resume(),
+    waitHealthy: (timeoutMs?: number) => p.waitHealthy(timeoutMs ?? startTimeoutMs),
+    logs: (lines?: number) => p.logs(lines),
+  };
+  // Object.assign keeps the getters of its target.
+  return Object.assign(controls, extra);
+}

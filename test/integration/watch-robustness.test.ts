@@ -4,7 +4,7 @@
  * apiserver replica is killed mid-stream. Every informer's cache must end equal to etcd, and every
  * informer must have seen each object's revisions in increasing order, each at most once.
  */
-import { NatsConnection } from 'nats';
+import { JetStreamManager, NatsConnection } from 'nats';
 import { ApiClient } from '../../services/lib/apiclient';
 import { ApiError } from '../../services/lib/errors';
 import { ConfigMap } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -131,19 +131,7 @@ test('watch robustness - informers stay exact through a NATS server and an apise
       return Number((await jsm.streams.getMessage(WATCH_STREAM, { seq: last })).header.get(REVISION_HEADER));
     };
     for (const until = Date.now() + 10000; (await lastRevisionInStream()) < target && Date.now() < until; ) await sleep(50);
-    const info = await jsm.streams.info(WATCH_STREAM);
-    const ids = new Set<string>();
-    let lastRevision = 0;
-    const disorder: string[] = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(WATCH_STREAM, { seq });
-      const id = m.header.get('Nats-Msg-Id');
-      const rev = Number(m.header.get(REVISION_HEADER));
-      if (ids.has(id)) disorder.push(`duplicate ${id} at ${seq}`);
-      if (rev < lastRevision) disorder.push(`revision ${rev} after ${lastRevision} at ${seq}`);
-      ids.add(id);
-      lastRevision = rev;
-    }
+    const { disorder, lastRevision } = await auditStream(jsm);
     expect(disorder).toEqual([]);
     // Every change up to the list's revision is in the stream (lease renewals may have followed).
     expect(lastRevision).toBeGreaterThanOrEqual(target);
@@ -158,6 +146,24 @@ test('watch robustness - informers stay exact through a NATS server and an apise
     await etcd.stop();
   }
 });
+
+/** Reads the whole watch stream: repeated message ids and revisions going backwards, and the last revision. */
+async function auditStream(jsm: JetStreamManager): Promise<{ disorder: string[]; lastRevision: number }> {
+  const info = await jsm.streams.info(WATCH_STREAM);
+  const ids = new Set<string>();
+  let lastRevision = 0;
+  const disorder: string[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(WATCH_STREAM, { seq });
+    const id = m.header.get('Nats-Msg-Id');
+    const rev = Number(m.header.get(REVISION_HEADER));
+    if (ids.has(id)) disorder.push(`duplicate ${id} at ${seq}`);
+    if (rev < lastRevision) disorder.push(`revision ${rev} after ${lastRevision} at ${seq}`);
+    ids.add(id);
+    lastRevision = rev;
+  }
+  return { disorder, lastRevision };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -208,18 +214,7 @@ test('watch robustness - a frozen publisher that wakes after losing its lease ne
     expect(new Set(seen).size).toBe(seen.length);
 
     const jsm = await nc.jetstreamManager();
-    const info = await jsm.streams.info(WATCH_STREAM);
-    const ids = new Set<string>();
-    let last = 0;
-    const disorder: string[] = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage(WATCH_STREAM, { seq });
-      const id = m.header.get('Nats-Msg-Id');
-      const rev = Number(m.header.get(REVISION_HEADER));
-      if (ids.has(id) || rev < last) disorder.push(`${id} at ${seq} after revision ${last}`);
-      ids.add(id);
-      last = rev;
-    }
+    const { disorder } = await auditStream(jsm);
     expect(disorder).toEqual([]);
     await informer.stop();
     otherClient.close();
