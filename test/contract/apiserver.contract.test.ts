@@ -93,6 +93,16 @@ describe('ApiServerService/Create', () => {
     expect(na).not.toBe(nb);
   });
 
+  test('Create - Secret stringData is merged into data and never stored or returned', async () => {
+    const secret = wrap('secret', { metadata: { name: 'creds', namespace: 'default' }, data: { a: Buffer.from('x') }, stringData: { password: 's3cret' } });
+    await call((cb) => client.create({ resource: 'secrets', namespace: 'default', object: secret }, cb));
+    const got = (await call<ApiObject>((cb) => client.get({ resource: 'secrets', namespace: 'default', name: 'creds' }, cb))).object!.value as any;
+    expect(Buffer.from(got.data.password).toString()).toBe('s3cret');
+    expect(Buffer.from(got.data.a).toString()).toBe('x');
+    expect(got.stringData ?? {}).toEqual({});
+    expect(got.type).toBe('Opaque');
+  });
+
   test('Create - dryRun validates but stores nothing', async () => {
     await call((cb) => client.create({ resource: 'configmaps', namespace: 'default', object: cm('dry'), dryRun: ['All'] }, cb));
     const e = await callError((cb) => client.get({ resource: 'configmaps', namespace: 'default', name: 'dry' }, cb));
@@ -238,6 +248,19 @@ describe('ApiServerService/Update', () => {
     const sc = scaled.object!.value as any;
     expect(sc.metadata.generation).toBe(2);
     expect(sc.status.replicas).toBe(1);
+  });
+
+  test('Update - a Service update that leaves clusterIP out keeps the allocated one; changing it is INVALID_ARGUMENT', async () => {
+    const svc = wrap('service', { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.200.0.5', ports: [{ port: 80 }], selector: { app: 'web' } } });
+    const created = (await call<ApiObject>((cb) => client.create({ resource: 'services', namespace: 'default', object: svc }, cb))).object!.value as any;
+    const replaced = { ...created, spec: { ports: [{ port: 8080 }], selector: { app: 'web' } } };
+    const updated = (await call<ApiObject>((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', replaced) }, cb))).object!.value as any;
+    expect(updated.spec.clusterIP).toBe('127.200.0.5');
+    expect(updated.spec.ports[0].port).toBe(8080);
+    const moved = { ...updated, spec: { ...updated.spec, clusterIP: '127.200.0.6', clusterIPs: ['127.200.0.6'] } };
+    const e = await callError((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', moved) }, cb));
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.details).toContain('spec.clusterIPs[0]');
   });
 
   test('Update - NOT_FOUND for a missing object; INVALID_ARGUMENT for an immutable field', async () => {
