@@ -15,11 +15,23 @@ export interface Timings {
   crashLoopBackoffMaxSeconds: number;
 }
 
+/** What a node offers to pods: Kubernetes quantities (cpu "4", memory "8Gi") and a pod count. */
+export interface NodeResources {
+  cpu: string;
+  memory: string;
+  pods: number;
+}
+
+export const DEFAULT_NODE_RESOURCES: NodeResources = { cpu: '4', memory: '8Gi', pods: 110 };
+
 export interface Profile {
   name: string;
   description: string;
-  topology: { etcdMembers: number; natsServers: number; apiservers: number; schedulers: number };
+  topology: { etcdMembers: number; natsServers: number; apiservers: number; schedulers: number; nodes?: number };
   timings: Timings;
+  /** Every node's capacity (default DEFAULT_NODE_RESOURCES), and per-node overrides by node name. */
+  nodeResources?: Partial<NodeResources>;
+  nodeOverrides?: Record<string, Partial<NodeResources>>;
 }
 
 /** The settings every component reads from its environment (set by deploy/ecosystem.config.js or a test harness). */

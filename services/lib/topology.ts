@@ -8,12 +8,14 @@
  *   etcd-i            client +100+i   peer +110+i
  *   nats-i            client +200+i   cluster route +210+i   HTTP monitor +220+i
  *   kube-apiserver-i  gRPC +300+i     (REST API +400+i, reserved)
+ *   kube-scheduler-i  health +500+i
+ *   container-runtime-node-N  gRPC +600+N-1      kubelet-node-N  gRPC (logs/exec/stats, health) +700+N-1
  * New components are one row in COMPONENTS below.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Profile, loadProfile, repoRoot } from './config';
+import { DEFAULT_NODE_RESOURCES, NodeResources, Profile, loadProfile, repoRoot } from './config';
 
 export const DEFAULT_PORT_BASE = 20000;
 export const DEFAULT_PROFILE = 'demo';
@@ -362,6 +364,83 @@ export function apiserverSpec(opts: {
   });
 }
 
+/** The name of node `index` (0-based): node-1, node-2, ... */
+export function nodeName(index: number): string {
+  return `node-${index + 1}`;
+}
+
+/** What a node offers, from the profile's defaults and its per-node overrides. */
+export function nodeResources(profile: Profile, name: string): NodeResources {
+  return { ...DEFAULT_NODE_RESOURCES, ...(profile.nodeResources ?? {}), ...(profile.nodeOverrides?.[name] ?? {}) };
+}
+
+/** The folder of one node's runtime and kubelet state. */
+export function nodeStateDir(stateDir: string, node: string): string {
+  return path.join(stateDir, 'nodes', node);
+}
+
+/** The container runtime of node `index`, serving RuntimeService and ImageService on `grpcPort`. */
+export function containerRuntimeSpec(opts: { index: number; grpcPort: number; cluster: ComponentEnvironment; tier?: number; root?: string }): ProcessSpec {
+  const node = nodeName(opts.index);
+  const name = `container-runtime-${node}`;
+  const address = `${HOST}:${opts.grpcPort}`;
+  return nodeServiceSpec({
+    name,
+    component: 'container-runtime',
+    index: opts.index,
+    tier: opts.tier ?? 2,
+    main: 'services/container-runtime/main.ts',
+    ports: { grpc: opts.grpcPort },
+    address,
+    env: {
+      ...componentEnv(name, opts.cluster),
+      KUBEMU_NODE_NAME: node,
+      KUBEMU_NODE_INDEX: String(opts.index),
+      KUBEMU_RUNTIME_LISTEN: address,
+      KUBEMU_RUNTIME_ROOT: path.join(nodeStateDir(opts.cluster.stateDir, node), 'runtime'),
+    },
+    health: { kind: 'grpc', address },
+    root: opts.root,
+  });
+}
+
+/** The kubelet of node `index`, talking to its runtime at `runtimeEndpoint`, serving KubeletService on `grpcPort`. */
+export function kubeletSpec(opts: {
+  index: number;
+  grpcPort: number;
+  runtimeEndpoint: string;
+  resources: NodeResources;
+  cluster: ComponentEnvironment;
+  tier?: number;
+  root?: string;
+}): ProcessSpec {
+  const node = nodeName(opts.index);
+  const name = `kubelet-${node}`;
+  const address = `${HOST}:${opts.grpcPort}`;
+  return nodeServiceSpec({
+    name,
+    component: 'kubelet',
+    index: opts.index,
+    tier: opts.tier ?? 3,
+    main: 'services/kubelet/main.ts',
+    ports: { grpc: opts.grpcPort },
+    address,
+    env: {
+      ...componentEnv(name, opts.cluster),
+      KUBEMU_NODE_NAME: node,
+      KUBEMU_NODE_INDEX: String(opts.index),
+      KUBEMU_KUBELET_LISTEN: address,
+      KUBEMU_RUNTIME_ENDPOINT: opts.runtimeEndpoint,
+      KUBEMU_NODE_CPU: opts.resources.cpu,
+      KUBEMU_NODE_MEMORY: opts.resources.memory,
+      KUBEMU_NODE_PODS: String(opts.resources.pods),
+      KUBEMU_KUBELET_ROOT: path.join(nodeStateDir(opts.cluster.stateDir, node), 'kubelet'),
+    },
+    health: { kind: 'grpc', address },
+    root: opts.root,
+  });
+}
+
 /** argv to run a spec directly (without pm2): [file, ...args]. */
 export function commandLine(spec: ProcessSpec): { file: string; args: string[] } {
   if (spec.runtime === 'binary') return { file: spec.command, args: spec.args };
@@ -380,6 +459,7 @@ interface Placement {
 
 interface BuildContext {
   settings: ClusterSettings;
+  profile: Profile;
   root: string;
   placements: Map<string, Placement[]>;
   cluster: ComponentEnvironment;
@@ -472,8 +552,33 @@ const COMPONENTS: ComponentDef[] = [
       });
     },
   },
-  // Later, one row each: kube-controller-manager (tier 2), kubelet-node-N + its container
-  // runtime (tier 3), kube-proxy (tier 3), addons (tier 4).
+  {
+    component: 'container-runtime',
+    tier: 2,
+    count: (p) => p.topology.nodes ?? 0,
+    portOffsets: { grpc: 600 },
+    instanceName: (i) => `container-runtime-${nodeName(i)}`,
+    build: (p, ctx) => containerRuntimeSpec({ index: p.index, grpcPort: p.ports.grpc, cluster: ctx.cluster, root: ctx.root }),
+  },
+  {
+    component: 'kubelet',
+    tier: 3,
+    count: (p) => p.topology.nodes ?? 0,
+    portOffsets: { grpc: 700 },
+    instanceName: (i) => `kubelet-${nodeName(i)}`,
+    build: (p, ctx) => {
+      const runtime = (ctx.placements.get('container-runtime') ?? [])[p.index];
+      return kubeletSpec({
+        index: p.index,
+        grpcPort: p.ports.grpc,
+        runtimeEndpoint: `${HOST}:${runtime.ports.grpc}`,
+        resources: nodeResources(ctx.profile, nodeName(p.index)),
+        cluster: ctx.cluster,
+        root: ctx.root,
+      });
+    },
+  },
+  // Later, one row each: kube-controller-manager (tier 2), kube-proxy (tier 3), addons (tier 4).
 ];
 
 /**
@@ -508,7 +613,7 @@ export function buildTopology(settings: ClusterSettings, root: string = repoRoot
     apiservers: (placements.get('kube-apiserver') ?? []).map((p) => `${HOST}:${p.ports.grpc}`),
     jetstreamReplicas: (placements.get('nats') ?? []).length >= 3 ? 3 : 1,
   };
-  const ctx: BuildContext = { settings: resolved, root, placements, cluster, token: etcdClusterToken(stateDir) };
+  const ctx: BuildContext = { settings: resolved, profile, root, placements, cluster, token: etcdClusterToken(stateDir) };
 
   const processes: ProcessSpec[] = [];
   for (const def of COMPONENTS) {
