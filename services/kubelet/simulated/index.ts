@@ -1,0 +1,5 @@
+/** Many simulated nodes in one process (the role of KWOK). */
+export * from './addresses';
+export * from './podstatus';
+export * from './kubelet';
+export * from './env';
