@@ -13,3 +13,4 @@ export type { Apiserver, StartApiserverOptions } from './apiserver';
 export { makeTempDir, removeTempDir } from './cleanup';
 export { ManagedProcess } from './process';
 export type { ProcessControls } from './process';
+export { startRuntime, type Runtime, type StartRuntimeOptions } from './runtime';

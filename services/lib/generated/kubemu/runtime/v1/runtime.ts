@@ -43,6 +43,10 @@ export const protobufFileName = "kubemu/runtime/v1/runtime.proto";
  * one), RESOURCE_EXHAUSTED when the node's pod range has no free IP, and for image failures
  * NOT_FOUND or FAILED_PRECONDITION with the kubelet's reason in the message prefix
  * ("ErrImagePull: ...", "ErrImageNeverPull: ...", "InvalidImageName: ...", "StartError: ...").
+ *
+ * Times are Unix microseconds (not CRI's nanoseconds): the generated TypeScript carries int64 as a
+ * JavaScript number, exact only up to 2^53, and Unix nanoseconds are past that (its decoder refuses
+ * them); microseconds stay exact for the next 250 years.
  */
 
 export enum PodSandboxState {
@@ -246,7 +250,7 @@ export interface PodSandbox {
   state?:
     | PodSandboxState
     | undefined;
-  /** Unix nanoseconds. */
+  /** Unix microseconds. */
   created_at?: number | undefined;
   labels?: { [key: string]: string } | undefined;
   annotations?: { [key: string]: string } | undefined;
@@ -475,7 +479,7 @@ export interface ContainerStatus {
   state?:
     | ContainerState
     | undefined;
-  /** Unix nanoseconds; 0 when not reached. */
+  /** Unix microseconds; 0 when not reached. */
   created_at?: number | undefined;
   started_at?: number | undefined;
   finished_at?: number | undefined;
@@ -547,7 +551,7 @@ export interface ContainerLogsRequest {
   tail_lines?:
     | number
     | undefined;
-  /** Only lines written at or after this time (Unix nanoseconds; 0: all). */
+  /** Only lines written at or after this time (Unix microseconds; 0: all). */
   since_time?:
     | number
     | undefined;
@@ -560,7 +564,7 @@ export interface ContainerLogsRequest {
 }
 
 export interface LogLine {
-  /** Unix nanoseconds when the runtime read the line. */
+  /** Unix microseconds when the runtime read the line. */
   time?:
     | number
     | undefined;
@@ -593,6 +597,7 @@ export interface ExecSyncResponse {
 }
 
 export interface CpuUsage {
+  /** Unix microseconds of the sample. */
   timestamp?:
     | number
     | undefined;
@@ -605,6 +610,7 @@ export interface CpuUsage {
 }
 
 export interface MemoryUsage {
+  /** Unix microseconds of the sample. */
   timestamp?:
     | number
     | undefined;
@@ -648,7 +654,10 @@ export interface GetContainerEventsRequest {
 
 export interface ContainerEventResponse {
   container_id?: string | undefined;
-  container_event_type?: ContainerEventType | undefined;
+  container_event_type?:
+    | ContainerEventType
+    | undefined;
+  /** Unix microseconds when it happened. */
   created_at?: number | undefined;
   pod_sandbox_id?:
     | string
