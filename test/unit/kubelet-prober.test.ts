@@ -431,6 +431,83 @@ describe('ProbeManager', () => {
     expect(calls.find((c) => c.command === 'other')!.at - t1).toBeLessThan(6 * SCALE);
   });
 
+  test('errored - an attempt that cannot run is thrown away with an event; liveness is not failed by it', async () => {
+    const { manager, changes, events } = setup();
+    manager.addPod(
+      makePod({ livenessProbe: { httpGet: { port: 'nope' }, periodSeconds: 1, failureThreshold: 1 }, readinessProbe: { tcpSocket: { port: 'nope' }, periodSeconds: 1 } }),
+      HOST,
+      { app: 'c1' },
+    );
+    await waitFor(() => events.length >= 4, 2000, 'errored events');
+    expect(events).toContainEqual({
+      type: 'Warning',
+      reason: 'Unhealthy',
+      message: 'Liveness probe errored and resulted in unknown state: strconv.Atoi: parsing "nope": invalid syntax',
+      container: 'app',
+    });
+    expect(events.some((e) => e.message.startsWith('Readiness probe errored'))).toBe(true);
+    expect(changes.map((c) => [c.type, c.result])).toEqual([
+      ['readiness', 'failure'],
+      ['liveness', 'success'],
+    ]);
+  });
+
+  test('warning - a redirect to another host passes, with a ProbeWarning event', async () => {
+    const { port } = await httpServer((_req, res) => {
+      res.writeHead(302, { location: `http://localhost:${port}/` });
+      res.end('moved');
+    });
+    const { manager, events } = setup();
+    manager.addPod(makePod({ readinessProbe: { httpGet: { port }, periodSeconds: 1, timeoutSeconds: 50 } }), HOST, { app: 'c1' });
+    await waitFor(() => manager.isReady('uid-1', 'app'));
+    expect(events[0]).toEqual({ type: 'Warning', reason: 'ProbeWarning', message: 'Readiness probe warning: moved', container: 'app' });
+  });
+
+  test('stale - an answer about a container replaced while it was being probed is dropped', async () => {
+    let release!: () => void;
+    const exec = (containerId: string) =>
+      containerId === 'c1'
+        ? new Promise<ExecResult>((resolve) => (release = () => resolve({ exitCode: 1, stdout: 'dead', stderr: '' })))
+        : Promise.resolve({ exitCode: 0, stdout: '', stderr: '' });
+    const { manager, changes } = setup({ exec });
+    manager.addPod(makePod({ livenessProbe: execProbe('live', { failureThreshold: 1, timeoutSeconds: 100 }) }), HOST, { app: 'c1' });
+    await waitFor(() => release !== undefined, 2000, 'probe in flight');
+    manager.updateContainer('uid-1', 'app', 'c2');
+    release();
+    await waitFor(() => changes.some((c) => c.containerId === 'c2'), 2000, 'new container seen');
+    await sleep(4 * SCALE);
+    expect(changes.filter((c) => c.result === 'failure')).toEqual([]);
+  });
+
+  test('stopLivenessAndStartup - a pod being deleted is not restarted; readiness goes on', async () => {
+    const { manager, answers, count } = setup();
+    answers.set('live', 1);
+    manager.addPod(
+      makePod({ startupProbe: execProbe('startup'), livenessProbe: execProbe('live', { failureThreshold: 100 }), readinessProbe: execProbe('ready') }),
+      HOST,
+      { app: 'c1' },
+    );
+    await waitFor(() => count('live') > 0 && manager.isReady('uid-1', 'app'), 2000, 'probing');
+    manager.stopLivenessAndStartup('uid-1');
+    const live = count('live');
+    const ready = count('ready');
+    await sleep(5 * SCALE);
+    expect(count('live')).toBe(live);
+    expect(count('ready')).toBeGreaterThan(ready);
+    expect(manager.isStarted('uid-1', 'app')).toBe(true);
+    expect(manager.workerCount()).toBe(1);
+  });
+
+  test('initialDelaySeconds - counted from the start time in the pod status when it names the container', async () => {
+    const { manager, calls } = setup();
+    const pod = makePod({ readinessProbe: execProbe('ready', { initialDelaySeconds: 50 }) });
+    pod.status = { containerStatuses: [{ name: 'app', containerID: 'containerd://c1', state: { running: { startedAt: new Date(Date.now() - 5000).toISOString() } } }] };
+    const t0 = Date.now();
+    manager.addPod(pod, HOST, { app: 'c1' });
+    await waitFor(() => calls.length > 0, 2000, 'first probe');
+    expect(calls[0].at - t0).toBeLessThan(50 * SCALE);
+  });
+
   test('any order - unknown pods and containers are no-ops and never ready', () => {
     const { manager } = setup();
     manager.removePod('nope');
@@ -449,26 +526,41 @@ describe('ProbeManager', () => {
 
   test('stop - clears every timer and in-flight probe', async () => {
     const { port } = await httpServer(() => undefined); // hangs every request
-    const timeouts = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const base = timeouts();
-    const { manager, changes } = setup({ exec: () => new Promise<ExecResult>(() => undefined) });
-    manager.addPod(
-      makePod({
-        readinessProbe: { httpGet: { port }, periodSeconds: 1, timeoutSeconds: 100 },
-        livenessProbe: execProbe('live', { timeoutSeconds: 100 }),
-        startupProbe: undefined,
-      }),
-      HOST,
-      { app: 'c1' },
-    );
-    await waitFor(() => changes.length >= 2 && sockets.size > 0, 2000, 'probes in flight');
-    expect(timeouts()).toBeGreaterThan(base);
-    manager.stop();
-    manager.stop();
-    await sleep(10);
-    expect(timeouts()).toBe(base);
-    expect(manager.workerCount()).toBe(0);
-    manager.addPod(makePod({ readinessProbe: execProbe('ready') }, 'uid-3'), HOST, { app: 'c1' }); // no-op after stop
-    expect(manager.workerCount()).toBe(0);
+    // Every timer created from here on must have fired or been cleared once the manager stopped.
+    const created: NodeJS.Timeout[] = [];
+    const realSetTimeout = global.setTimeout;
+    const realSetInterval = global.setInterval;
+    const track = <F extends (...a: any[]) => NodeJS.Timeout>(real: F) =>
+      ((...args: any[]) => {
+        const t = real(...args);
+        created.push(t);
+        return t;
+      }) as unknown as F;
+    jest.spyOn(global, 'setTimeout').mockImplementation(track(realSetTimeout as any) as any);
+    jest.spyOn(global, 'setInterval').mockImplementation(track(realSetInterval as any) as any);
+    try {
+      const { manager, changes } = setup({ exec: () => new Promise<ExecResult>(() => undefined) });
+      manager.addPod(
+        makePod({
+          readinessProbe: { httpGet: { port }, periodSeconds: 1, timeoutSeconds: 100 },
+          livenessProbe: execProbe('live', { timeoutSeconds: 100 }),
+        }),
+        HOST,
+        { app: 'c1' },
+      );
+      await waitFor(() => changes.length >= 2 && sockets.size > 0, 2000, 'probes in flight');
+      await sleep(3 * SCALE);
+      const live = (t: NodeJS.Timeout) => !(t as unknown as { _destroyed: boolean })._destroyed;
+      expect(created.filter(live).length).toBeGreaterThan(0);
+      manager.stop();
+      manager.stop();
+      await waitFor(() => sockets.size === 0, 2000, 'probe connection closed');
+      expect(created.filter(live)).toEqual([]);
+      expect(manager.workerCount()).toBe(0);
+      manager.addPod(makePod({ readinessProbe: execProbe('ready') }, 'uid-3'), HOST, { app: 'c1' }); // no-op after stop
+      expect(manager.workerCount()).toBe(0);
+    } finally {
+      jest.restoreAllMocks();
+    }
   });
 });

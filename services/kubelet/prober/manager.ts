@@ -111,12 +111,13 @@ export class ProbeManager {
 
   /**
    * Starts probing the containers of `pod` (spec.containers with a startup, readiness or
-   * liveness probe; one worker each). `containerIds` maps container name to the id of its running
-   * container (absent or '' when none runs yet). A container's start time is taken from
+   * liveness probe; one worker each; a pod without metadata.uid is ignored). `containerIds` maps
+   * container name to the id of its running container ('' or null when none runs; names left out
+   * keep what the manager knew). A container's start time is taken from
    * pod.status.containerStatuses[].state.running.startedAt when that status names the same
    * containerID, else it is now. Calling it again for a known uid updates the pod IP and the
    * container ids (as updateContainer) but not the probes: like Kubernetes, probe specs of a
-   * running pod do not change.
+   * running pod do not change. Init containers are not probed.
    */
   addPod(pod: Pod, podIP: string, containerIds: Record<string, string | null | undefined> = {}): void {
     const uid = pod.metadata?.uid;

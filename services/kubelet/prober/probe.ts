@@ -174,7 +174,7 @@ function tcpProbe(host: string, port: number, timeoutMs: number, signal?: AbortS
     const timer = setTimeout(() => finish({ result: 'failure', message: `dial tcp ${hostPort}: i/o timeout` }), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => finish({ result: 'success', message: '' }));
-    socket.once('error', (err: NodeJS.ErrnoException) => finish({ result: 'failure', message: dialErrorText(err, hostPort, host) }));
+    socket.on('error', (err: NodeJS.ErrnoException) => finish({ result: 'failure', message: dialErrorText(err, hostPort, host) }));
   });
 }
 

@@ -232,8 +232,9 @@ export class ProbeWorker {
         { secondsToMs: this.host.secondsToMs, signal: abort.signal },
       );
       if (this.inFlight === abort) this.inFlight = undefined;
-      // Stopped, or the container was replaced while probing: the answer is about nothing current.
-      if (this.stopped || this.containerId !== containerId) return;
+      // Stopped, or the container stopped or was replaced while probing: the answer is stale.
+      const current = this.host.container(this.podUid, this.containerName);
+      if (this.stopped || !current || current.containerId !== containerId || !current.running) return;
       if (outcome.result !== 'unknown') break;
     }
     if (!outcome) return;
