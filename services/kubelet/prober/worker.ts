@@ -124,11 +124,6 @@ export class ProbeWorker {
     return this.cached;
   }
 
-  /** The container id the cached result belongs to ('' when none). */
-  resultContainerId(): string {
-    return this.cachedFor;
-  }
-
   /**
    * Starts the ticker. If the manager started less than one period ago (a kubelet restart), the
    * first probe waits a random part of the period so that restarted probes do not all fire at once.
