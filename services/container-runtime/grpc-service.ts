@@ -251,14 +251,14 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
     return s;
   };
   const unary =
-    <Req, Res>(method: string, fn: (req: Req) => Res | Promise<Res>): Unary<Req, Res> =>
+    <Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Res | Promise<Res>): Unary<Req, Res> =>
     (call, callback) => {
       const req = call.request as Req & Record<symbol, string | undefined>;
       Promise.resolve()
         .then(() => {
           const malformed = req[MALFORMED];
           if (malformed !== undefined) throw runtimeErrors.invalid('request', `malformed ${method} request: ${malformed}`);
-          return fn(req);
+          return fn(req, call);
         })
         .then(
           (res) => callback(null, res),
@@ -388,11 +388,14 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
       }
     },
 
-    execSync: unary('ExecSync', async (r) => {
+    execSync: unary('ExecSync', async (r, call) => {
       const id = requireString(r.container_id, 'container_id');
       const cmd = r.cmd ?? [];
       if (cmd.length === 0 || !cmd[0]) throw runtimeErrors.required('cmd');
-      const res = await runtime.execSync(id, cmd, nonNegative(r.timeout, 'timeout'), r.stdin ?? Buffer.alloc(0));
+      // A client that gives up (deadline, cancel) takes its command down with it.
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      const res = await runtime.execSync(id, cmd, nonNegative(r.timeout, 'timeout'), r.stdin ?? Buffer.alloc(0), abort.signal);
       return { stdout: res.stdout, stderr: res.stderr, exit_code: res.exitCode };
     }),
     containerStats: unary('ContainerStats', (r) => {

@@ -639,9 +639,9 @@ export class ContainerRuntime {
    * its image, with its env and working directory, in a process group of its own (dying with the
    * runtime). A command that cannot be found answers exit code 126 with the reason on stderr, as
    * runc does. Throws NotFound, FailedPrecondition (not running) or DeadlineExceeded (after
-   * `timeoutSeconds` > 0; the command is killed).
+   * `timeoutSeconds` > 0; the command is killed). An aborted `signal` kills the command too.
    */
-  async execSync(id: string, cmd: string[], timeoutSeconds: number, stdin: Buffer): Promise<ExecResult> {
+  async execSync(id: string, cmd: string[], timeoutSeconds: number, stdin: Buffer, signal?: AbortSignal): Promise<ExecResult> {
     const c = this.containerOrThrow(id);
     if (c.state !== 'RUNNING') throw runtimeErrors.precondition(`container ${id} is not running (${c.state})`);
     const map = pathMapper(c.mounts);
@@ -679,12 +679,27 @@ export class ContainerRuntime {
             if (child.pid) signalGroup(child.pid, 'SIGKILL');
           }, timeoutSeconds * 1000)
         : undefined;
+    const onAbort = () => child.pid && signalGroup(child.pid, 'SIGKILL');
+    signal?.addEventListener('abort', onAbort);
     const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
       child.once('error', resolve);
-      child.once('close', (code, signal) => resolve({ code, signal }));
+      child.once('exit', (code, signal) => resolve({ code, signal }));
     });
     if (timer) clearTimeout(timer);
-    if (child.pid) signalGroup(child.pid, 'SIGKILL');
+    signal?.removeEventListener('abort', onAbort);
+    if (!(result instanceof Error)) {
+      // The command's own background processes do not outlive it; then its pipes drain.
+      if (child.pid) signalGroup(child.pid, 'SIGKILL');
+      if (child.stdout?.readableEnded === false || child.stderr?.readableEnded === false) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, PIPE_DRAIN_MS);
+          child.once('close', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+      }
+    }
     if (result instanceof Error) {
       return { stdout: Buffer.alloc(0), stderr: Buffer.from(`OCI runtime exec failed: ${result.message}\n`), exitCode: 126 };
     }
