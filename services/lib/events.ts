@@ -30,7 +30,10 @@ export class EventRecorder {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Records an event about `obj`; resolves once it is written or given up (never rejects). */
+  /**
+   * Records an event about `obj`; resolves once it is written or given up (never rejects). An
+   * empty `action` writes the legacy core/v1 form (no eventTime, source.host = instance).
+   */
   async record(obj: KubeObject, type: EventType, reason: string, action: string, message: string): Promise<void> {
     const meta = obj.metadata ?? {};
     const at = this.now();
@@ -42,6 +45,8 @@ export class EventRecorder {
         await this.client.patch(EVENT, seen.namespace, seen.name, { count: seen.count, lastTimestamp: formatTime(at) });
         return;
       }
+      // With an action, the events.k8s.io form (eventTime and the reporting fields, as the
+      // scheduler writes them); without one, the legacy form the kubelet writes (source.host).
       const event: Event = {
         metadata: { generateName: `${meta.name}.`, namespace: meta.namespace || 'default' },
         involvedObject: {
@@ -55,13 +60,13 @@ export class EventRecorder {
         reason,
         message,
         type,
-        action,
-        source: { component: this.component },
+        action: action || undefined,
+        source: action ? { component: this.component } : { component: this.component, host: this.instance },
         reportingComponent: this.component,
         reportingInstance: this.instance,
         firstTimestamp: formatTime(at),
         lastTimestamp: formatTime(at),
-        eventTime: formatMicroTime(at),
+        eventTime: action ? formatMicroTime(at) : undefined,
         count: 1,
       };
       const created = await this.client.create(EVENT, event);
