@@ -11,6 +11,7 @@ import { NodeStatusManager } from './node';
 import { createProbes } from './probes';
 import { RuntimeClient } from './runtime';
 import { addKubeletService } from './server';
+import { runSimulatedKubelet, simulatedKubeletFromEnv } from './simulated/env';
 
 /**
  * kubelet: reads its config from the environment (services/lib/config.ts, plus KUBEMU_NODE_NAME,
@@ -18,9 +19,17 @@ import { addKubeletService } from './server';
  * KUBEMU_RUNTIME_ENDPOINT, KUBEMU_KUBELET_LISTEN), registers its Node, runs this node's pods
  * through the container runtime, and serves KubeletService + grpc.health.v1 (SERVING once its
  * informers synced and its Node is registered).
+ *
+ * With KUBEMU_SIMULATED_NODES=<n> it is a simulated kubelet instead: n nodes whose pods are
+ * reported Running without processes (services/kubelet/simulated), for scale tests.
  */
 async function main(): Promise<void> {
   const env = process.env;
+  const simulated = simulatedKubeletFromEnv(env);
+  if (simulated) {
+    await runSimulatedKubelet(simulated, env);
+    return;
+  }
   const config = configFromEnv(env, 'kubelet');
   const index = Number(env.KUBEMU_NODE_INDEX || '0');
   const nodeName = env.KUBEMU_NODE_NAME || `node-${index + 1}`;
