@@ -14,3 +14,5 @@ export { makeTempDir, removeTempDir } from './cleanup';
 export { ManagedProcess } from './process';
 export type { ProcessControls } from './process';
 export { startRuntime, type Runtime, type StartRuntimeOptions } from './runtime';
+export { startKubelet } from './kubelet';
+export type { Kubelet, StartKubeletOptions } from './kubelet';

@@ -1,0 +1,354 @@
+/**
+ * The kubelet against a real etcd, nats-server, apiserver and container runtime, all real
+ * processes: pods bound to its node (nodeName set, no scheduler) run as real processes on their
+ * pod IP; restarts, backoff, probes, OOM, init containers, env, image errors and graceful deletion
+ * behave as Kubernetes'; killing the kubelet leaves containers running, killing the runtime kills
+ * them and the kubelet restarts them when it returns.
+ */
+import * as http from 'http';
+import { ApiClient } from '../../services/lib/apiclient';
+import { Container, Event, Pod } from '../../services/lib/generated/kubemu/core/v1/core';
+import { resourceForCase } from '../../services/lib/resources';
+import { isReason } from '../../services/lib/errors';
+import { startTestApiServer, TestApiServer } from '../contract/env';
+import { startRuntime, Runtime } from '../harness/runtime';
+import { startKubelet, Kubelet } from '../harness/kubelet';
+
+jest.setTimeout(120000);
+
+const POD = resourceForCase('pod');
+const NODE = resourceForCase('node');
+const EVENT = resourceForCase('event');
+const CONFIGMAP = resourceForCase('configMap');
+const SECRET = resourceForCase('secret');
+const NS = 'default';
+
+let env: TestApiServer;
+let runtime: Runtime;
+let kubelet: Kubelet;
+let client: ApiClient;
+
+beforeAll(async () => {
+  env = await startTestApiServer();
+  runtime = await startRuntime();
+  kubelet = await startKubelet({ apiservers: [env.address], natsUrls: env.natsUrls, runtime });
+  client = new ApiClient([env.address]);
+});
+
+afterAll(async () => {
+  if (process.env.KUBEMU_TEST_SHOW_LOGS) console.log(kubelet?.logs(300));
+  client?.close();
+  await kubelet?.stop();
+  await runtime?.stop();
+  await env?.stop();
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await get();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}\n${kubelet.logs(20)}`);
+    await sleep(100);
+  }
+}
+
+function podSpec(name: string, containers: Container[], extra: Partial<NonNullable<Pod['spec']>> = {}): Pod {
+  return { metadata: { name, namespace: NS }, spec: { nodeName: kubelet.nodeName, containers, terminationGracePeriodSeconds: 5, ...extra } };
+}
+
+async function createPod(pod: Pod): Promise<Pod> {
+  return client.create(POD, pod);
+}
+
+const getPod = (name: string) => client.tryGet(POD, NS, name);
+
+async function waitPod(name: string, check: (p: Pod) => boolean, timeoutMs?: number): Promise<Pod> {
+  return waitFor(`pod ${name}`, async () => {
+    const p = await getPod(name);
+    return p && check(p) ? p : undefined;
+  }, timeoutMs);
+}
+
+const running = (p: Pod) => p.status?.phase === 'Running' && !!p.status.containerStatuses?.every((c) => c.ready);
+
+function httpGet(ip: string, port: number, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: ip, port, path, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+/** A container without a readiness probe is Ready as soon as its process runs, as in Kubernetes, which may be before it listens. */
+async function httpGetEventually(ip: string, port: number): Promise<{ status: number; body: string }> {
+  return waitFor(`http://${ip}:${port}/`, () => httpGet(ip, port), 5000);
+}
+
+async function events(podName: string): Promise<Event[]> {
+  const list = await client.list(EVENT, NS);
+  return list.items.filter((e) => e.involvedObject?.name === podName);
+}
+
+async function deletePod(name: string): Promise<void> {
+  await client.delete(POD, NS, name, { gracePeriodSeconds: 0 }).catch((err) => {
+    if (!isReason(err, 'NotFound')) throw err;
+  });
+}
+
+describe('kubelet - node', () => {
+  test('registers its Node Ready with capacity, addresses and a renewed Lease', async () => {
+    const node = await waitFor('node Ready', async () => {
+      const n = await client.tryGet(NODE, '', kubelet.nodeName);
+      return n?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? n : undefined;
+    });
+    expect(node.status?.capacity?.pods).toBe('110');
+    expect(node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address).toMatch(/^127\./);
+    expect(node.spec?.podCIDR).toBe(runtime.podCIDR);
+    expect(node.status?.nodeInfo?.kubeletVersion).toBe('v1.32.0');
+  });
+});
+
+describe('kubelet - pods', () => {
+  test('an nginx pod becomes Running and Ready and answers HTTP on its pod IP', async () => {
+    await createPod(podSpec('web', [{ name: 'nginx', image: 'nginx:1.27', ports: [{ containerPort: 80 }] }]));
+    const pod = await waitPod('web', running);
+    const s = pod.status!;
+    expect(s.podIP).toMatch(new RegExp('^' + runtime.podCIDR.split('.').slice(0, 3).join('\\.') + '\\.'));
+    expect(s.hostIP).toMatch(/^127\.1\.0\./);
+    expect(s.startTime).toBeTruthy();
+    const cond = Object.fromEntries((s.conditions ?? []).map((c) => [c.type, c.status]));
+    expect(cond).toMatchObject({ Initialized: 'True', ContainersReady: 'True', Ready: 'True', PodReadyToStartContainers: 'True' });
+    const cs = s.containerStatuses![0];
+    expect(cs.state?.running?.startedAt).toBeTruthy();
+    expect(cs).toMatchObject({ name: 'nginx', ready: true, started: true });
+    expect(cs.restartCount ?? 0).toBe(0);
+    expect(cs.containerID).toMatch(/^kubemu:\/\//);
+    const res = await httpGetEventually(s.podIP!, 80);
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('web');
+    const reasons = (await events('web')).map((e) => e.reason);
+    expect(reasons).toEqual(expect.arrayContaining(['Pulled', 'Created', 'Started']));
+  });
+
+  test('two pods of one image on one node answer on different IPs and the same port', async () => {
+    await createPod(podSpec('twin-a', [{ name: 'echo', image: 'nginx' }]));
+    await createPod(podSpec('twin-b', [{ name: 'echo', image: 'nginx' }]));
+    const a = await waitPod('twin-a', running);
+    const b = await waitPod('twin-b', running);
+    expect(a.status!.podIP).not.toBe(b.status!.podIP);
+    expect((await httpGetEventually(a.status!.podIP!, 80)).body).toContain('twin-a');
+    expect((await httpGetEventually(b.status!.podIP!, 80)).body).toContain('twin-b');
+  });
+
+  test('a crashing container goes into CrashLoopBackOff with growing delays', async () => {
+    await createPod(podSpec('crash', [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo crashing; exit 3'] }]));
+    const seen: number[] = [];
+    let last = -1;
+    let backoffMessage = '';
+    await waitFor('three restarts', async () => {
+      const p = await getPod('crash');
+      const cs = p?.status?.containerStatuses?.[0];
+      const count = cs?.restartCount ?? 0;
+      if (count !== last) {
+        seen[count] = Date.now();
+        last = count;
+      }
+      if (cs?.state?.waiting?.reason === 'CrashLoopBackOff') backoffMessage = cs.state.waiting.message ?? '';
+      return count >= 3 ? true : undefined;
+    }, 30000);
+    expect(backoffMessage).toMatch(/^back-off \d+s restarting failed container=c pod=crash_default\(/);
+    // Delays double (1 s, 2 s in the demo profile): the third restart comes later after the second than the second after the first.
+    expect(seen[3] - seen[2]).toBeGreaterThan((seen[2] - seen[1]) * 1.3);
+    const p = (await getPod('crash'))!;
+    expect(p.status?.containerStatuses?.[0].lastState?.terminated).toMatchObject({ exitCode: 3, reason: 'Error' });
+    expect(p.status?.phase).toBe('Running');
+    expect((await events('crash')).some((e) => e.reason === 'BackOff' && /Back-off restarting failed container c in pod crash_default/.test(e.message ?? ''))).toBe(true);
+    await deletePod('crash');
+  });
+
+  test('a failing liveness probe restarts the container', async () => {
+    await createPod(
+      podSpec('live', [
+        {
+          name: 'web',
+          image: 'nginx',
+          livenessProbe: { httpGet: { path: '/healthz', port: 81 }, periodSeconds: 1, failureThreshold: 2, initialDelaySeconds: 0 },
+        },
+      ]),
+    );
+    await waitPod('live', (p) => (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 30000);
+    const evs = await events('live');
+    expect(evs.some((e) => e.reason === 'Unhealthy' && /^Liveness probe failed: /.test(e.message ?? ''))).toBe(true);
+    expect(evs.some((e) => e.reason === 'Killing' && /failed liveness probe, will be restarted/.test(e.message ?? ''))).toBe(true);
+    await deletePod('live');
+  });
+
+  test('a readiness probe that fails keeps the pod Running but not Ready', async () => {
+    await createPod(podSpec('unready', [{ name: 'web', image: 'nginx', readinessProbe: { tcpSocket: { port: 81 }, periodSeconds: 1 } }]));
+    const p = await waitPod('unready', (x) => x.status?.phase === 'Running' && !!x.status.containerStatuses?.[0].state?.running);
+    await sleep(2500);
+    const again = (await getPod('unready'))!;
+    expect(again.status?.containerStatuses?.[0].ready).toBe(false);
+    expect(again.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady' });
+    expect(p.status?.containerStatuses?.[0].restartCount ?? 0).toBe(0);
+    await deletePod('unready');
+  });
+
+  test('a memory hog is OOMKilled with exit code 137', async () => {
+    await createPod(
+      podSpec(
+        'hog',
+        [
+          {
+            name: 'hog',
+            image: 'node:20',
+            command: ['node', '-e', 'const a=[]; setInterval(() => a.push(Buffer.alloc(16 << 20, 1)), 20)'],
+            resources: { limits: { memory: '96Mi' } },
+          },
+        ],
+        { restartPolicy: 'Never' },
+      ),
+    );
+    const p = await waitPod('hog', (x) => x.status?.phase === 'Failed', 30000);
+    expect(p.status?.containerStatuses?.[0].state?.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+  });
+
+  test('restartPolicy Never: exit 0 ends Succeeded, exit 1 ends Failed', async () => {
+    await createPod(podSpec('ok', [{ name: 'c', image: 'busybox', command: ['true'] }], { restartPolicy: 'Never' }));
+    await createPod(podSpec('bad', [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'exit 1'] }], { restartPolicy: 'Never' }));
+    const ok = await waitPod('ok', (x) => x.status?.phase === 'Succeeded');
+    const bad = await waitPod('bad', (x) => x.status?.phase === 'Failed');
+    expect(ok.status?.containerStatuses?.[0].state?.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
+    expect(bad.status?.containerStatuses?.[0].state?.terminated).toMatchObject({ exitCode: 1, reason: 'Error' });
+    expect(ok.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'PodCompleted' });
+  });
+
+  test('init containers run to completion in order before the containers, sharing an emptyDir', async () => {
+    await createPod(
+      podSpec(
+        'init',
+        [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'test "$(cat /work/order)" = "ab"'], volumeMounts: [{ name: 'work', mountPath: '/work' }] }],
+        {
+          restartPolicy: 'Never',
+          volumes: [{ name: 'work', emptyDir: {} }],
+          initContainers: [
+            { name: 'a', image: 'busybox', command: ['sh', '-c', 'sleep 0.3; printf a > /work/order'], volumeMounts: [{ name: 'work', mountPath: '/work' }] },
+            { name: 'b', image: 'busybox', command: ['sh', '-c', 'printf b >> /work/order'], volumeMounts: [{ name: 'work', mountPath: '/work' }] },
+          ],
+        },
+      ),
+    );
+    const p = await waitPod('init', (x) => x.status?.phase === 'Succeeded' || x.status?.phase === 'Failed');
+    expect(p.status?.phase).toBe('Succeeded');
+    expect(p.status?.initContainerStatuses?.map((s) => s.state?.terminated?.reason)).toEqual(['Completed', 'Completed']);
+  });
+
+  test('env from values, fieldRef, configMap and secret; a missing configMap is CreateContainerConfigError until it exists', async () => {
+    await client.create(SECRET, { metadata: { name: 'creds', namespace: NS }, stringData: { password: 's3cret' } });
+    await createPod(
+      podSpec(
+        'envpod',
+        [
+          {
+            name: 'c',
+            image: 'busybox',
+            command: ['sh', '-c', 'test "$GREETING" = "hello envpod" && test "$COLOR" = blue && test "$PASS" = s3cret && test "$POD_IP" = "$MY_IP" && test -n "$NODE_NAME"'],
+            env: [
+              { name: 'ME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'GREETING', value: 'hello $(ME)' },
+              { name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+              { name: 'COLOR', valueFrom: { configMapKeyRef: { name: 'settings', key: 'color' } } },
+              { name: 'PASS', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+            ],
+          },
+        ],
+        { restartPolicy: 'Never' },
+      ),
+    );
+    const waiting = await waitPod('envpod', (x) => x.status?.containerStatuses?.[0].state?.waiting?.reason === 'CreateContainerConfigError');
+    expect(waiting.status?.containerStatuses?.[0].state?.waiting?.message).toBe('configmap "settings" not found');
+    await client.create(CONFIGMAP, { metadata: { name: 'settings', namespace: NS }, data: { color: 'blue' } });
+    const done = await waitPod('envpod', (x) => x.status?.phase === 'Succeeded' || x.status?.phase === 'Failed');
+    expect(done.status?.phase).toBe('Succeeded');
+  });
+
+  test('an image outside the catalog fails with ErrImagePull, then ImagePullBackOff, naming the catalog', async () => {
+    await createPod(podSpec('noimage', [{ name: 'c', image: 'quay.io/acme/unknown:1.0' }]));
+    const first = await waitPod('noimage', (x) => x.status?.containerStatuses?.[0].state?.waiting?.reason === 'ErrImagePull');
+    expect(first.status?.containerStatuses?.[0].state?.waiting?.message).toMatch(/not in kubemu's local catalog \(built-in images: nginx, /);
+    await waitPod('noimage', (x) => x.status?.containerStatuses?.[0].state?.waiting?.reason === 'ImagePullBackOff');
+    expect(first.status?.phase).toBe('Pending');
+    await deletePod('noimage');
+  });
+
+  test('graceful deletion: SIGTERM, SIGKILL after the grace period, then the pod object is removed', async () => {
+    await createPod(podSpec('stubborn', [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] }], { terminationGracePeriodSeconds: 2 }));
+    await waitPod('stubborn', running);
+    const started = Date.now();
+    await client.delete(POD, NS, 'stubborn');
+    await waitFor('pod gone', async () => ((await getPod('stubborn')) ? undefined : true), 15000);
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(1900);
+    expect(took).toBeLessThan(8000);
+    expect((await events('stubborn')).some((e) => e.reason === 'Killing' && e.message === 'Stopping container c')).toBe(true);
+
+    // nginx stops on SIGTERM at once; its IP stops answering.
+    await createPod(podSpec('quick', [{ name: 'web', image: 'nginx' }]));
+    const q = await waitPod('quick', running);
+    await httpGetEventually(q.status!.podIP!, 80);
+    const t0 = Date.now();
+    await client.delete(POD, NS, 'quick');
+    await waitFor('pod gone', async () => ((await getPod('quick')) ? undefined : true), 15000);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    await expect(httpGet(q.status!.podIP!, 80)).rejects.toThrow();
+  });
+});
+
+describe('kubelet - failures', () => {
+  test('a killed kubelet leaves containers serving; restarted, it adopts them without restarting any', async () => {
+    await createPod(podSpec('survivor', [{ name: 'web', image: 'nginx' }]));
+    const before = await waitPod('survivor', running);
+    await httpGetEventually(before.status!.podIP!, 80);
+    const id = before.status!.containerStatuses![0].containerID;
+    await kubelet.kill('SIGKILL');
+    expect((await httpGet(before.status!.podIP!, 80)).status).toBe(200);
+    // A pod deleted while the kubelet is down is cleaned up when it returns.
+    await createPod({ metadata: { name: 'orphan', namespace: NS }, spec: { nodeName: kubelet.nodeName, containers: [{ name: 'c', image: 'nginx' }] } });
+    await kubelet.start();
+    await sleep(1500);
+    const after = await waitPod('survivor', running);
+    expect(after.status!.containerStatuses![0].containerID).toBe(id);
+    expect(after.status!.containerStatuses![0].restartCount ?? 0).toBe(0);
+    expect((await httpGet(after.status!.podIP!, 80)).status).toBe(200);
+    await waitPod('orphan', running);
+  });
+
+  test('a killed runtime takes its containers with it; the node goes NotReady; when it returns the kubelet restarts them', async () => {
+    const before = await waitPod('survivor', running);
+    await runtime.kill('SIGKILL');
+    await expect(httpGet(before.status!.podIP!, 80)).rejects.toThrow();
+    await waitFor('node NotReady', async () => {
+      const n = await client.tryGet(NODE, '', kubelet.nodeName);
+      return n?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'False' ? true : undefined;
+    });
+    await runtime.start();
+    const after = await waitPod('survivor', (p) => running(p) && (p.status?.containerStatuses?.[0].restartCount ?? 0) >= 1, 30000);
+    expect((await httpGetEventually(after.status!.podIP!, 80)).status).toBe(200);
+    await waitFor('node Ready', async () => {
+      const n = await client.tryGet(NODE, '', kubelet.nodeName);
+      return n?.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
+    });
+  });
+});
