@@ -104,6 +104,24 @@ export function scanGroups(pgids: ReadonlySet<number>): Map<number, GroupUsage> 
   return out;
 }
 
+/**
+ * The usage of group `pgid` counting only `pids` that are still its members: the cheap path for
+ * frequent checks once a full scan found the members (each /proc read costs tens of µs in some
+ * sandboxes, so scanning all of /proc several times a second is not free). Never throws.
+ */
+export function groupUsageOf(pgid: number, pids: Iterable<number>): GroupUsage {
+  const g: GroupUsage = { pids: [], rssBytes: 0, cpuNanos: 0 };
+  const nanosPerTick = 1e9 / CLOCK_TICKS_PER_SECOND;
+  for (const pid of new Set(pids)) {
+    const stat = readStat(pid);
+    if (!stat || stat.pgid !== pgid) continue;
+    g.pids.push(pid);
+    g.rssBytes += Math.max(0, stat.rssPages) * PAGE_SIZE;
+    g.cpuNanos += (stat.utime + stat.stime + stat.cutime + stat.cstime) * nanosPerTick;
+  }
+  return g;
+}
+
 /** Sends `signal` to process group `pgid`. Returns false when the group no longer exists. Never throws. */
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   if (!(pgid > 1)) return false;

@@ -16,7 +16,7 @@ import { runtimeErrors, RuntimeError } from './errors';
 import { ExecutableNotFoundError, ImageCatalog } from './images/catalog';
 import { ContainerLogWriter, LogEntry, nowMicros, parseLog } from './logs';
 import { PodIPAllocator } from './network/ipam';
-import { GroupUsage, killLeftoverGroup, readStat, scanGroups, signalGroup } from './procfs';
+import { GroupUsage, groupUsageOf, killLeftoverGroup, readStat, scanGroups, signalGroup } from './procfs';
 import { ContainerRecord, ContainerState, SandboxRecord, SandboxState, StateStore } from './state';
 
 export type ContainerEventType = 'CREATED' | 'STARTED' | 'STOPPED' | 'DELETED';
@@ -105,6 +105,8 @@ export interface ExecResult {
 const EXEC_OUTPUT_LIMIT = 16 * 1024 * 1024;
 /** How long to wait for a dead container's pipes to drain (a process that left the group may hold them). */
 const PIPE_DRAIN_MS = 2000;
+/** Every how many memory checks one is a full /proc pass (with the 300 ms default: about every 2 s). */
+const FULL_SCAN_EVERY = 7;
 
 /** A running container's process and what the runtime keeps about it. */
 interface LiveContainer {
@@ -157,6 +159,9 @@ export class ContainerRuntime {
   private oomTimer: NodeJS.Timeout | undefined;
   private persistPending = false;
   private shuttingDown = false;
+  /** Members of limited containers' groups as the last full /proc pass found them. */
+  private readonly knownMembers = new Map<number, number[]>();
+  private memoryChecks = 0;
   /** Last CPU totals of exited containers, for stats after exit. */
   private readonly finalCpu = new Map<string, number>();
 
@@ -500,6 +505,7 @@ export class ContainerRuntime {
   /** The container's init process exited: the rest of its group dies with it, as in a PID namespace. */
   private async onProcessExit(c: ContainerRecord, live: LiveContainer, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     signalGroup(live.pgid, 'SIGKILL');
+    this.knownMembers.delete(live.pgid);
     if (live.killTimer) clearTimeout(live.killTimer);
     if (!live.writer.closed) {
       await new Promise<void>((resolve) => {
@@ -737,7 +743,12 @@ export class ContainerRuntime {
     return { container: c, timestamp: now, cpuUsageCoreNanoSeconds: Math.round(usageNs), cpuUsageNanoCores: nanoCores, memoryRssBytes: g?.rssBytes ?? 0 };
   }
 
-  /** One /proc pass over every running container with a memory limit; a group over its limit is SIGKILLed (OOMKilled). */
+  /**
+   * Checks every running container with a memory limit; a group over its limit is SIGKILLed
+   * (OOMKilled). Every FULL_SCAN_EVERY-th check is one /proc pass for all of them, which also
+   * learns each group's members; the checks between read only those members (and the leader), so
+   * a child forked since the last full pass counts from the next one (within ~2 s).
+   */
   private checkMemoryLimits(): void {
     const limited = new Map<number, { c: ContainerRecord; l: LiveContainer }>();
     for (const [id, l] of this.live) {
@@ -745,7 +756,14 @@ export class ContainerRuntime {
       if (c && c.memoryLimitBytes > 0 && !l.oomKilled) limited.set(l.pgid, { c, l });
     }
     if (limited.size === 0) return;
-    const usage = scanGroups(new Set(limited.keys()));
+    let usage: Map<number, GroupUsage>;
+    if (this.memoryChecks++ % FULL_SCAN_EVERY === 0) {
+      usage = scanGroups(new Set(limited.keys()));
+      for (const pgid of limited.keys()) this.knownMembers.set(pgid, usage.get(pgid)?.pids ?? []);
+    } else {
+      usage = new Map();
+      for (const pgid of limited.keys()) usage.set(pgid, groupUsageOf(pgid, [pgid, ...(this.knownMembers.get(pgid) ?? [])]));
+    }
     for (const [pgid, { c, l }] of limited) {
       const rss = usage.get(pgid)?.rssBytes ?? 0;
       if (rss <= c.memoryLimitBytes) continue;

@@ -439,6 +439,12 @@ describe('RuntimeService/ContainerStatus', () => {
     const c = await run(sb.id, { metadata: { name: 'hog' }, image: 'node:20', command: ['node', '-e', hog], memory_limit_bytes: 64 * 1024 * 1024 });
     const st = await waitExited(c, 15000);
     expect(st).toMatchObject({ exit_code: 137, reason: 'OOMKilled' });
+    // Memory of the whole group counts: here the hog is a child of the container's shell.
+    // Slower, since a child is found by the full /proc pass (about every 2 s), not the fast check.
+    const slowHog = 'const a = []; setInterval(() => a.push(Buffer.alloc(4 << 20, 1)), 50);';
+    const viaShell = await run(sb.id, { ...shell('hog-child', `node -e '${slowHog}'; echo survived`), memory_limit_bytes: 64 * 1024 * 1024 });
+    expect(await waitExited(viaShell, 15000)).toMatchObject({ exit_code: 137, reason: 'OOMKilled' });
+    expect((await logs({ container_id: viaShell, tail_lines: -1 })).text).not.toContain('survived');
   });
 });
 
