@@ -34,7 +34,7 @@ const precondition = (m: string) => new KubeletApiError(grpc.status.FAILED_PRECO
 
 function toServiceError(err: unknown): Partial<grpc.StatusObject> {
   if (err instanceof KubeletApiError) return { code: err.code, details: err.message };
-  if (err instanceof RuntimeError) return { code: err.unavailable ? grpc.status.UNAVAILABLE : err.code, details: err.message };
+  if (err instanceof RuntimeError) return { code: err.code, details: err.message };
   return { code: grpc.status.INTERNAL, details: err instanceof Error ? err.message : String(err) };
 }
 
@@ -117,7 +117,7 @@ export function addKubeletService(server: grpc.Server, deps: KubeletServerDeps):
       };
       run().then(
         () => call.end(),
-        (err) => call.destroy(Object.assign(new Error('logs failed'), toServiceError(err))),
+        (err) => call.emit('error', toServiceError(err)),
       );
     },
 
