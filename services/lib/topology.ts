@@ -16,6 +16,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_NODE_RESOURCES, NodeResources, Profile, loadProfile, repoRoot } from './config';
+import { podCIDRForNode } from '../container-runtime/network/ipam';
 
 export const DEFAULT_PORT_BASE = 20000;
 export const DEFAULT_PROFILE = 'demo';
@@ -379,8 +380,22 @@ export function nodeStateDir(stateDir: string, node: string): string {
   return path.join(stateDir, 'nodes', node);
 }
 
+/**
+ * The pod range of node `index`. The cluster on the default port base uses the documented plan
+ * (127.(10+i).0.0/16, services/container-runtime/network/ipam.ts); any other cluster (tests, a
+ * second cluster on another port base) gets /24 ranges inside 127.64.0.0–127.127.255.255 picked
+ * by its state folder, so that two clusters on one host do not hand out the same pod IPs.
+ */
+export function nodePodCIDR(settings: ClusterSettings, index: number): string {
+  if (settings.portBase === DEFAULT_PORT_BASE) return podCIDRForNode(index);
+  const slots = 64 * 256;
+  const first = crypto.createHash('sha256').update(path.resolve(settings.stateDir)).digest().readUInt32BE(0) % slots;
+  const slot = (first + index) % slots;
+  return `127.${64 + (slot >> 8)}.${slot & 255}.0/24`;
+}
+
 /** The container runtime of node `index`, serving RuntimeService and ImageService on `grpcPort`. */
-export function containerRuntimeSpec(opts: { index: number; grpcPort: number; cluster: ComponentEnvironment; tier?: number; root?: string }): ProcessSpec {
+export function containerRuntimeSpec(opts: { index: number; grpcPort: number; podCIDR?: string; cluster: ComponentEnvironment; tier?: number; root?: string }): ProcessSpec {
   const node = nodeName(opts.index);
   const name = `container-runtime-${node}`;
   const address = `${HOST}:${opts.grpcPort}`;
@@ -398,6 +413,7 @@ export function containerRuntimeSpec(opts: { index: number; grpcPort: number; cl
       KUBEMU_NODE_INDEX: String(opts.index),
       KUBEMU_RUNTIME_LISTEN: address,
       KUBEMU_RUNTIME_ROOT: path.join(nodeStateDir(opts.cluster.stateDir, node), 'runtime'),
+      ...(opts.podCIDR ? { KUBEMU_POD_CIDR: opts.podCIDR } : {}),
     },
     health: { kind: 'grpc', address },
     root: opts.root,
@@ -409,6 +425,7 @@ export function kubeletSpec(opts: {
   index: number;
   grpcPort: number;
   runtimeEndpoint: string;
+  podCIDR?: string;
   resources: NodeResources;
   cluster: ComponentEnvironment;
   tier?: number;
@@ -435,6 +452,7 @@ export function kubeletSpec(opts: {
       KUBEMU_NODE_MEMORY: opts.resources.memory,
       KUBEMU_NODE_PODS: String(opts.resources.pods),
       KUBEMU_KUBELET_ROOT: path.join(nodeStateDir(opts.cluster.stateDir, node), 'kubelet'),
+      ...(opts.podCIDR ? { KUBEMU_POD_CIDR: opts.podCIDR } : {}),
     },
     health: { kind: 'grpc', address },
     root: opts.root,
@@ -558,7 +576,7 @@ const COMPONENTS: ComponentDef[] = [
     count: (p) => p.topology.nodes ?? 0,
     portOffsets: { grpc: 600 },
     instanceName: (i) => `container-runtime-${nodeName(i)}`,
-    build: (p, ctx) => containerRuntimeSpec({ index: p.index, grpcPort: p.ports.grpc, cluster: ctx.cluster, root: ctx.root }),
+    build: (p, ctx) => containerRuntimeSpec({ index: p.index, grpcPort: p.ports.grpc, podCIDR: nodePodCIDR(ctx.settings, p.index), cluster: ctx.cluster, root: ctx.root }),
   },
   {
     component: 'kubelet',
@@ -572,6 +590,7 @@ const COMPONENTS: ComponentDef[] = [
         index: p.index,
         grpcPort: p.ports.grpc,
         runtimeEndpoint: `${HOST}:${runtime.ports.grpc}`,
+        podCIDR: nodePodCIDR(ctx.settings, p.index),
         resources: nodeResources(ctx.profile, nodeName(p.index)),
         cluster: ctx.cluster,
         root: ctx.root,

@@ -7,16 +7,18 @@ import {
   buildTopology,
   etcdClusterToken,
   natsServerConfig,
+  nodePodCIDR,
   prepareStateDir,
   settingsFromEnv,
 } from '../../services/lib/topology';
 
 const settings = { stateDir: '/tmp/kubemu-topology-unit', portBase: 30000, profile: 'demo' };
 
-test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers on the documented ports', () => {
+test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers and 3 nodes on the documented ports', () => {
   const t = buildTopology(settings);
   expect(t.processes.map((p) => p.name)).toEqual([
     'etcd-0', 'etcd-1', 'etcd-2', 'nats-0', 'nats-1', 'nats-2', 'kube-apiserver-0', 'kube-apiserver-1', 'kube-scheduler-0', 'kube-scheduler-1',
+    'container-runtime-node-1', 'container-runtime-node-2', 'container-runtime-node-3', 'kubelet-node-1', 'kubelet-node-2', 'kubelet-node-3',
   ]);
   const byName = new Map(t.processes.map((p) => [p.name, p]));
   expect(byName.get('etcd-2')!.ports).toEqual({ client: 30102, peer: 30112 });
@@ -24,6 +26,20 @@ test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 sched
   expect(byName.get('kube-apiserver-1')!.ports).toEqual({ grpc: 30301, http: 30401 });
   expect(byName.get('kube-scheduler-1')!.ports).toEqual({ health: 30501 });
   expect(byName.get('kube-scheduler-0')!.env.KUBEMU_SCHEDULER_HEALTH_LISTEN).toBe('127.0.0.1:30500');
+  expect(byName.get('container-runtime-node-2')!.ports).toEqual({ grpc: 30601 });
+  expect(byName.get('container-runtime-node-2')!.env.KUBEMU_RUNTIME_ROOT).toBe('/tmp/kubemu-topology-unit/nodes/node-2/runtime');
+  // Each kubelet talks to its own node's runtime.
+  expect(byName.get('kubelet-node-3')!.ports).toEqual({ grpc: 30702 });
+  expect(byName.get('kubelet-node-3')!.env.KUBEMU_RUNTIME_ENDPOINT).toBe('127.0.0.1:30602');
+  expect(byName.get('kubelet-node-3')!.env.KUBEMU_NODE_NAME).toBe('node-3');
+  expect(byName.get('kubelet-node-3')!.env.KUBEMU_NODE_PODS).toBe('110');
+  expect(byName.get('container-runtime-node-1')!.tier).toBeLessThan(byName.get('kubelet-node-1')!.tier);
+  // Off the default port base, a cluster's pod ranges come from 127.64-127.127 and differ per state folder.
+  const cidr = byName.get('kubelet-node-3')!.env.KUBEMU_POD_CIDR;
+  expect(cidr).toMatch(/^127\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\.\d+\.0\/24$/);
+  expect(byName.get('container-runtime-node-3')!.env.KUBEMU_POD_CIDR).toBe(cidr);
+  expect(nodePodCIDR({ ...settings, stateDir: '/tmp/other-cluster' }, 2)).not.toBe(cidr);
+  expect(nodePodCIDR({ ...settings, portBase: 20000 }, 1)).toBe('127.11.0.0/16');
   expect(new Set(allPorts(t)).size).toBe(allPorts(t).length);
   expect(t.etcdEndpoints).toEqual(['http://127.0.0.1:30100', 'http://127.0.0.1:30101', 'http://127.0.0.1:30102']);
   expect(t.natsServers).toEqual(['nats://127.0.0.1:30200', 'nats://127.0.0.1:30201', 'nats://127.0.0.1:30202']);
