@@ -192,6 +192,30 @@ describe('RuntimeService/RunPodSandbox', () => {
     await expectCode(call(client, 'runPodSandbox', { config: { metadata: { name: '../x', namespace: 'default', uid: 'u' } } }), grpc.status.INVALID_ARGUMENT, /config\.metadata\.name/);
   });
 
+  test('RunPodSandbox - RESOURCE_EXHAUSTED when the pod range has no free IP; a removed sandbox frees its IP', async () => {
+    const n = Math.floor(Math.random() * 64 * 256 * 64);
+    const small = await startRuntime({ podCIDR: `127.${64 + (n >> 14)}.${(n >> 6) & 255}.${(n & 63) * 4}/30` });
+    const c = new RuntimeServiceClient(small.address, grpc.credentials.createInsecure());
+    try {
+      const runSandbox = (uid: string) =>
+        call<object, { pod_sandbox_id?: string }>(c, 'runPodSandbox', { config: { metadata: { name: uid, namespace: 'default', uid } } }).then((r) => r.pod_sandbox_id!);
+      // A /30 holds 4 addresses, 3 when one of them ends in .0 or .255.
+      const first = await runSandbox('p0');
+      let created = 1;
+      for (; created < 4; created++) {
+        const ok = await runSandbox(`p${created}`).then(() => true, (e: grpc.ServiceError) => (expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED), false));
+        if (!ok) break;
+      }
+      expect(created).toBeGreaterThanOrEqual(3);
+      await expectCode(runSandbox('late'), grpc.status.RESOURCE_EXHAUSTED, /no IP addresses available/);
+      await call(c, 'removePodSandbox', { pod_sandbox_id: first });
+      await runSandbox('late');
+    } finally {
+      c.close();
+      await small.stop();
+    }
+  });
+
   test('RunPodSandbox - a malformed request body is INVALID_ARGUMENT', async () => {
     const raw = new grpc.Client(rt.address, grpc.credentials.createInsecure());
     const err = await new Promise<grpc.ServiceError>((resolve) =>
