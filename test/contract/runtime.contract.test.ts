@@ -124,10 +124,10 @@ function httpGet(host: string, port: number, p = '/'): Promise<{ status: number;
 }
 
 /** All messages of a ContainerLogs stream, joined. */
-function logs(req: ContainerLogsRequest): Promise<{ text: string; lines: LogLine[] }> {
+function logs(req: ContainerLogsRequest, c: RuntimeServiceClient = client): Promise<{ text: string; lines: LogLine[] }> {
   return new Promise((resolve, reject) => {
     const lines: LogLine[] = [];
-    const stream = client.containerLogs(req);
+    const stream = c.containerLogs(req);
     stream.on('data', (m: { lines?: LogLine[] }) => lines.push(...(m.lines ?? [])));
     stream.on('error', reject);
     stream.on('end', () => resolve({ text: lines.map((l) => Buffer.from(l.content ?? []).toString()).join(''), lines }));
@@ -667,40 +667,55 @@ describe('ImageService/ImageStatus', () => {
 });
 
 describe('runtime - restart', () => {
-  test('runtime - SIGKILLed, its containers die with it; restarted, they are EXITED (Error, 255) and the sandbox keeps its IP', async () => {
-    const other = await startRuntime();
-    const rc = new RuntimeServiceClient(other.address, grpc.credentials.createInsecure());
-    try {
-      const sbId = await call<object, { pod_sandbox_id?: string }>(rc, 'runPodSandbox', { config: { metadata: { name: 'survivor', namespace: 'default', uid: 'uid-survivor' } } }).then((r) => r.pod_sandbox_id!);
-      const ip = (await call<object, { status?: { ip?: string } }>(rc, 'podSandboxStatus', { pod_sandbox_id: sbId })).status!.ip;
-      const cid = await call<object, { container_id?: string }>(rc, 'createContainer', { pod_sandbox_id: sbId, config: shell('app', 'echo before; sleep 1000') }).then((r) => r.container_id!);
-      await call(rc, 'startContainer', { container_id: cid });
-      const pid = (await call<object, { status?: ContainerStatus }>(rc, 'containerStatus', { container_id: cid })).status!.pid!;
-      expect(alive(pid)).toBe(true);
-      rc.close();
-      await other.kill('SIGKILL');
-      await waitFor('container process gone', async () => !alive(pid), 5000);
-      await other.start();
-      const rc2 = new RuntimeServiceClient(other.address, grpc.credentials.createInsecure());
-      try {
-        const st = (await call<object, { status?: ContainerStatus }>(rc2, 'containerStatus', { container_id: cid })).status!;
-        expect(st).toMatchObject({ state: ContainerState.CONTAINER_STATE_EXITED, exit_code: 255, reason: 'Error', message: 'container runtime restarted', pid: 0 });
-        const sb = (await call<object, { status?: { state?: PodSandboxState; ip?: string } }>(rc2, 'podSandboxStatus', { pod_sandbox_id: sbId })).status!;
-        expect(sb).toMatchObject({ state: PodSandboxState.POD_SANDBOX_STATE_READY, ip });
-        const logReq = new Promise<string>((resolve, reject) => {
-          let text = '';
-          const s = rc2.containerLogs({ container_id: cid, tail_lines: -1 });
-          s.on('data', (m: { lines?: LogLine[] }) => (text += (m.lines ?? []).map((l) => Buffer.from(l.content!).toString()).join('')));
-          s.on('end', () => resolve(text));
-          s.on('error', reject);
-        });
-        expect(await logReq).toBe('before\n');
-      } finally {
-        rc2.close();
-      }
-    } finally {
-      rc.close();
-      await other.stop();
-    }
+  let other: Runtime;
+  let rc: RuntimeServiceClient;
+  const connect = () => (rc = new RuntimeServiceClient(other.address, grpc.credentials.createInsecure()));
+  beforeAll(async () => {
+    other = await startRuntime();
+    connect();
+  });
+  afterAll(async () => {
+    rc?.close();
+    await other?.stop();
+  });
+
+  /** Runs `sh -c script` in a new sandbox of `other`; returns the ids and the pids the script printed as pid=<n>. */
+  async function runThere(name: string, script: string): Promise<{ sbId: string; cid: string; leader: number; child: number }> {
+    const sbId = await call<object, { pod_sandbox_id?: string }>(rc, 'runPodSandbox', { config: { metadata: { name, namespace: 'default', uid: `uid-${name}` } } }).then((r) => r.pod_sandbox_id!);
+    const cid = await call<object, { container_id?: string }>(rc, 'createContainer', { pod_sandbox_id: sbId, config: shell('app', script) }).then((r) => r.container_id!);
+    await call(rc, 'startContainer', { container_id: cid });
+    const leader = (await call<object, { status?: ContainerStatus }>(rc, 'containerStatus', { container_id: cid })).status!.pid!;
+    const child = await waitFor('child pid', async () => Number(/child=(\d+)/.exec((await logs({ container_id: cid, tail_lines: -1 }, rc)).text)?.[1] ?? 0));
+    return { sbId, cid, leader, child };
+  }
+
+  test('runtime - SIGKILLed, its containers die with it; restarted, they are EXITED (Error, 255), their leftovers are killed, the sandbox keeps its IP', async () => {
+    const { sbId, cid, leader, child } = await runThere('survivor', 'echo before; sleep 1000 & echo child=$!; wait');
+    const ip = (await call<object, { status?: { ip?: string } }>(rc, 'podSandboxStatus', { pod_sandbox_id: sbId })).status!.ip;
+    expect(alive(leader) && alive(child)).toBe(true);
+    rc.close();
+    await other.kill('SIGKILL');
+    // pdeathsig takes the container's process down with the runtime ...
+    await waitFor('container process gone', async () => !alive(leader), 5000);
+    await other.start();
+    connect();
+    // ... and the next instance kills what the container had started.
+    await waitFor('leftover child killed', async () => !alive(child), 5000);
+    const st = (await call<object, { status?: ContainerStatus }>(rc, 'containerStatus', { container_id: cid })).status!;
+    expect(st).toMatchObject({ state: ContainerState.CONTAINER_STATE_EXITED, exit_code: 255, reason: 'Error', message: 'container runtime restarted', pid: 0 });
+    const sb = (await call<object, { status?: { state?: PodSandboxState; ip?: string } }>(rc, 'podSandboxStatus', { pod_sandbox_id: sbId })).status!;
+    expect(sb).toMatchObject({ state: PodSandboxState.POD_SANDBOX_STATE_READY, ip });
+    expect((await logs({ container_id: cid, tail_lines: -1 }, rc)).text).toMatch(/^before\nchild=\d+\n$/);
+  });
+
+  test('runtime - SIGTERM kills every container process group, then the runtime exits', async () => {
+    const { leader, child } = await runThere('terminated', 'sleep 1000 & echo child=$!; wait');
+    rc.close();
+    await other.kill('SIGTERM');
+    expect(other.running).toBe(false);
+    expect(other.logs(20)).toMatch(/"msg":"shutting down".*"signal":"SIGTERM"/);
+    await waitFor('container processes gone', async () => !alive(leader) && !alive(child), 5000);
+    await other.start();
+    connect();
   });
 });
