@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'crypto';
 import { ApiClient } from '../lib/apiclient';
 import { configFromEnv } from '../lib/config';
 import { HealthImplementation, ServingStatus } from '../lib/health';
@@ -26,7 +27,10 @@ async function main(): Promise<void> {
 
   const client = new ApiClient(config.apiservers);
   const nats = await connectBus(config.natsServers, config.componentId);
-  const scheduler = new Scheduler({ client, nats, identity: config.componentId, timings: config.profile.timings, log });
+  // As kube-scheduler's <hostname>_<uuid>: a replica restarted by pm2 is a new candidate and must
+  // wait for its dead predecessor's lease to expire like everyone else, never inheriting it.
+  const identity = `${config.componentId}_${randomUUID()}`;
+  const scheduler = new Scheduler({ client, nats, identity, timings: config.profile.timings, log });
   await scheduler.start();
   health.set('', ServingStatus.SERVING);
   log.info('informers synced; scheduling while leading', { profile: config.profile.name });

@@ -2,56 +2,18 @@
  * e2e: the cluster commands as a person runs them (`npm start`, `npm run status`, `npm stop`,
  * `npm start` again, `npm run reset`), on a private state folder and port block.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
 import { Etcd3 } from 'etcd3';
-import { repoRoot } from '../../services/lib/config';
 import { buildTopology } from '../../services/lib/topology';
-import { freePortBase, makeTempDir, removeTempDir } from '../harness';
-import { killGroupNow, trackGroup, untrackGroup } from '../harness/cleanup';
+import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
 
 const PROFILE = 'demo';
-const CLUSTER_JS = path.join(repoRoot(), 'dist', 'scripts', 'cluster.js');
 
-interface StatusJson {
-  stateDir: string;
-  pm2DaemonPid: number | null;
-  healthy: boolean;
-  processes: Array<{ name: string; component: string; address: string; pid: number | null; pm2Status: string; restarts: number | null; healthy: boolean; health: string }>;
-}
-
+let cluster: E2ECluster;
 let stateDir: string;
 let env: NodeJS.ProcessEnv;
-/** Every pid the cluster ever had, so that nothing outlives a failed test. */
-const seenPids = new Set<number>();
-
-function run(args: string[], timeoutMs = 180000): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLUSTER_JS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
-
-async function status(): Promise<{ code: number | null; report: StatusJson }> {
-  const { code, output } = await run(['status', '--json'], 60000);
-  const report = JSON.parse(output) as StatusJson;
-  for (const pid of [report.pm2DaemonPid, ...report.processes.map((p) => p.pid)]) {
-    if (pid && !seenPids.has(pid)) {
-      seenPids.add(pid);
-      trackGroup(pid); // pm2 starts every app, and itself, in its own process group
-    }
-  }
-  return { code, report };
-}
+const run = (args: string[], timeoutMs?: number) => cluster.run(args, timeoutMs);
+const status = () => cluster.status();
 
 function alive(pid: number): boolean {
   try {
@@ -70,24 +32,14 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
-function expectSucceeded(result: { code: number | null; output: string }): void {
-  if (result.code !== 0) throw new Error(`exit code ${result.code}:\n${result.output}`);
-}
-
 beforeAll(async () => {
-  if (!fs.existsSync(CLUSTER_JS)) throw new Error(`${CLUSTER_JS} is missing: run 'bash scripts/setup.sh' (npm test does)`);
-  stateDir = path.join(makeTempDir('e2e'), 'state');
-  const portBase = await freePortBase(PROFILE);
-  env = { ...process.env, KUBEMU_STATE_DIR: stateDir, KUBEMU_PORT_BASE: String(portBase), KUBEMU_PROFILE: PROFILE };
+  cluster = await prepareCluster(PROFILE);
+  stateDir = cluster.stateDir;
+  env = cluster.env;
 });
 
 afterAll(async () => {
-  if (env && fs.existsSync(stateDir)) await run(['reset'], 60000);
-  for (const pid of seenPids) {
-    if (alive(pid)) killGroupNow(pid, 'SIGKILL');
-    untrackGroup(pid);
-  }
-  if (stateDir) removeTempDir(path.dirname(stateDir));
+  await cluster?.destroy();
 });
 
 test('cluster - start, status, kill and heal, stop, resume with the same data, reset', async () => {
