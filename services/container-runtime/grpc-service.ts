@@ -24,7 +24,7 @@ import {
 } from '../lib/generated/kubemu/runtime/v1/runtime';
 import { Logger } from '../lib/log';
 import { RuntimeError, RuntimeErrorKind, runtimeErrors } from './errors';
-import { BUILTIN_IMAGES, ExecutableNotFoundError, ImageCatalog, ImagePullError } from './images/catalog';
+import { ExecutableNotFoundError, ImageCatalog, ImagePullError } from './images/catalog';
 import { InvalidImageNameError } from './images/reference';
 import { LogEntry, LogStream, renderEntries, selectEntries } from './logs';
 import { PodIPExhaustedError } from './network/ipam';
@@ -452,7 +452,7 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
         repo_tags: img.names,
         repo_digests: [],
         size: img.sizeBytes,
-        catalog_name: BUILTIN_IMAGES.find((b) => img.names.length > 0 && catalog.find(img.names[0])?.name === b.name)?.name ?? '',
+        catalog_name: img.names.length > 0 ? (catalog.find(img.names[0])?.name ?? '') : '',
       })),
     })),
     imageStatus: unary('ImageStatus', (r) => {

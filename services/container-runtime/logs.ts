@@ -135,7 +135,14 @@ export class ContainerLogWriter extends EventEmitter {
     } catch {
       // A full disk or a removed folder loses log lines, never the container.
     }
-    this.emit('entries', entries);
+    // Readers (log followers) must not break the pipe reader that calls this.
+    for (const listener of this.listeners('entries') as ((e: LogEntry[]) => void)[]) {
+      try {
+        listener(entries);
+      } catch {
+        // the follower's own stream failed; it ends itself on 'cancelled'
+      }
+    }
   }
 
   /** Closes the file (idempotent); emits 'close'. Called by itself once both streams end. */

@@ -194,8 +194,8 @@ export class ContainerRuntime {
     let killed = 0;
     for (const c of containers) {
       if (c.state === 'RUNNING') {
-        killed += killLeftoverGroup(c.pid, c.procStartTime);
-        Object.assign(c, { state: 'EXITED', exitCode: 255, reason: 'Error', message: 'container runtime restarted', finishedAt: now, pid: 0 });
+        killed += killLeftoverGroup(c.pgid || c.pid, c.procStartTime);
+        Object.assign(c, { state: 'EXITED', exitCode: 255, reason: 'Error', message: 'container runtime restarted', finishedAt: now, pid: 0, pgid: 0 });
       }
       this.containers.set(c.id, c);
     }
@@ -245,7 +245,15 @@ export class ContainerRuntime {
 
   private emitEvent(type: ContainerEventType, c: ContainerRecord): void {
     const e: ContainerEvent = { containerId: c.id, type, createdAt: nowMicros(), sandboxId: c.sandboxId, podUid: c.podUid };
-    this.events.emit('event', e);
+    // One subscriber's failure must not reach the process-exit path that emits (and crash the
+    // runtime, taking every container with it).
+    for (const listener of this.events.listeners('event') as ((e: ContainerEvent) => void)[]) {
+      try {
+        listener(e);
+      } catch (err) {
+        this.log.warn('container event subscriber failed', { err: (err as Error).message });
+      }
+    }
   }
 
   // ------------------------------------------------------------------ persistence
@@ -433,6 +441,7 @@ export class ContainerRuntime {
       cpuLimitMillicores: config.cpuLimitMillicores,
       startError,
       pid: 0,
+      pgid: 0,
       procStartTime: 0,
     };
     this.containers.set(record.id, record);
@@ -485,6 +494,7 @@ export class ContainerRuntime {
     writer.follow('stderr', child.stderr!);
     this.live.set(id, live);
     c.pid = pid;
+    c.pgid = pid;
     c.procStartTime = readStat(pid)?.startTime ?? 0;
     c.state = 'RUNNING';
     c.startedAt = nowMicros();
@@ -496,7 +506,7 @@ export class ContainerRuntime {
   /** Records a start failure (EXITED, 128, StartError) and throws it. */
   private failStart(c: ContainerRecord, message: string): never {
     const now = nowMicros();
-    Object.assign(c, { state: 'EXITED', exitCode: 128, reason: 'StartError', message, startedAt: 0, finishedAt: now, pid: 0 });
+    Object.assign(c, { state: 'EXITED', exitCode: 128, reason: 'StartError', message, startedAt: 0, finishedAt: now, pid: 0, pgid: 0 });
     this.persist();
     this.emitEvent('STOPPED', c);
     throw runtimeErrors.startError(message);
@@ -528,7 +538,7 @@ export class ContainerRuntime {
       reason = 'OOMKilled';
       message = `memory limit of ${c.memoryLimitBytes} bytes exceeded`;
     }
-    Object.assign(c, { state: 'EXITED', exitCode, reason, message, finishedAt: nowMicros(), pid: 0 });
+    Object.assign(c, { state: 'EXITED', exitCode, reason, message, finishedAt: nowMicros(), pid: 0, pgid: 0 });
     this.live.delete(c.id);
     this.persistSoon();
     this.emitEvent('STOPPED', c);

@@ -56,8 +56,9 @@ export interface ContainerRecord {
   cpuLimitMillicores: number;
   /** Set at creation when the process cannot be started (the executable is missing): StartContainer fails with it. */
   startError?: string;
-  /** The running process: its pid (= its group id) and /proc start time, to tell it from a recycled pid. */
+  /** The running process (0 when none): its pid, its process group (the same number: it leads the group) and its /proc start time, to tell it from a recycled pid. */
   pid: number;
+  pgid: number;
   procStartTime: number;
   /** The last StopContainer timeout (seconds), reused when the sandbox is stopped. */
   lastStopTimeoutSeconds?: number;

@@ -80,6 +80,7 @@ function runningRecord(id: string, pid: number, procStartTime: number) {
     memoryLimitBytes: 0,
     cpuLimitMillicores: 0,
     pid,
+    pgid: pid,
     procStartTime,
   };
 }
