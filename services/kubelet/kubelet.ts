@@ -34,6 +34,8 @@ import {
 } from './runtime';
 import { PreparedVolumes, VolumeSetupError, prepareVolumes } from './volumes';
 import { PodSandboxStatus } from '../lib/generated/kubemu/runtime/v1/runtime';
+import { LifecycleHandler } from '../lib/generated/kubemu/core/v1/core';
+import { runProbe } from './prober';
 
 const POD = resourceForCase('pod');
 const CONFIGMAP = resourceForCase('configMap');
@@ -544,8 +546,20 @@ export class Kubelet {
       if (!(err instanceof RuntimeError) || err.unavailable) throw err;
       // The runtime keeps the instance as exited (StartError); the restart policy takes over.
       this.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
+      mem.waiting.delete(name);
+      return true;
     }
     mem.waiting.delete(name);
+    if (c.lifecycle?.postStart) {
+      // As the kubelet: the container counts as started only once its postStart hook returned;
+      // a failing hook kills it and the restart policy decides what comes next.
+      const failure = await this.runHook(c.lifecycle.postStart, id, c, podIP, pod.spec?.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
+      if (failure) {
+        this.event(pod, 'Warning', 'FailedPostStartHook', failure);
+        this.event(pod, 'Normal', 'Killing', `FailedPostStartHook`);
+        await this.opts.runtime.stopContainer(id, pod.spec?.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS);
+      }
+    }
     return true;
   }
 
@@ -561,15 +575,50 @@ export class Kubelet {
     }
   }
 
+  /**
+   * Stops every container of the pod within `graceSeconds`: its preStop hook first (when it has one
+   * and runs), then SIGTERM, then SIGKILL when the rest of the grace period is over. As the
+   * kubelet does, a hook that overruns the grace period leaves SIGTERM a last 2 seconds.
+   */
   private async killContainers(pod: Pod | undefined, rt: RuntimePod, graceSeconds: number): Promise<void> {
+    const specs = new Map([...(pod?.spec?.initContainers ?? []), ...(pod?.spec?.containers ?? [])].map((c) => [c.name ?? '', c]));
     await Promise.all(
       rt.containers
         .filter((c) => c.state === ContainerState.CONTAINER_STATE_RUNNING || c.state === ContainerState.CONTAINER_STATE_CREATED)
         .map(async (c) => {
-          if (pod && c.state === ContainerState.CONTAINER_STATE_RUNNING) this.event(pod, 'Normal', 'Killing', `Stopping container ${c.name}`);
-          await this.opts.runtime.stopContainer(c.id, graceSeconds);
+          let grace = graceSeconds;
+          const spec = specs.get(c.name);
+          if (pod && c.state === ContainerState.CONTAINER_STATE_RUNNING) {
+            this.event(pod, 'Normal', 'Killing', `Stopping container ${c.name}`);
+            if (spec?.lifecycle?.preStop && graceSeconds > 0) {
+              const started = Date.now();
+              const failure = await this.runHook(spec.lifecycle.preStop, c.id, spec, pod.status?.podIP ?? '', graceSeconds);
+              if (failure) this.event(pod, 'Warning', 'FailedPreStopHook', failure);
+              grace = Math.max(2, graceSeconds - Math.floor((Date.now() - started) / 1000));
+            }
+          }
+          await this.opts.runtime.stopContainer(c.id, grace);
         }),
     );
+  }
+
+  /** Runs a lifecycle hook against a running container; resolves the failure message, or undefined when it succeeded. */
+  private async runHook(handler: LifecycleHandler, containerId: string, container: Container, podIP: string, timeoutSeconds: number): Promise<string | undefined> {
+    if (handler.sleep) {
+      await new Promise((r) => setTimeout(r, Math.min(Number(handler.sleep?.seconds ?? 0), timeoutSeconds) * 1000));
+      return undefined;
+    }
+    const outcome = await runProbe(
+      { exec: handler.exec, httpGet: handler.httpGet, tcpSocket: handler.tcpSocket, timeoutSeconds: Math.max(1, timeoutSeconds) },
+      { podIP, container },
+      async (cmd, timeout) => {
+        const r = await this.opts.runtime.execSync(containerId, cmd, timeout);
+        return { exitCode: r.exit_code ?? 0, stdout: Buffer.from(r.stdout ?? []).toString(), stderr: Buffer.from(r.stderr ?? []).toString() };
+      },
+    );
+    if (outcome.result === 'success') return undefined;
+    if (handler.exec) return `Exec lifecycle hook (${JSON.stringify(handler.exec.command ?? [])}) for Container "${container.name}" in Pod failed - error: ${outcome.message}`;
+    return `HTTP lifecycle hook (${handler.httpGet?.path ?? ''}) for Container "${container.name}" in Pod failed - error: ${outcome.message}`;
   }
 
   private async stopSandboxes(rt: RuntimePod): Promise<void> {

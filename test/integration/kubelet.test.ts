@@ -5,7 +5,10 @@
  * behave as Kubernetes'; killing the kubelet leaves containers running, killing the runtime kills
  * them and the kubelet restarts them when it returns.
  */
+import * as fs from 'fs';
 import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
 import { Container, Event, Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { resourceForCase } from '../../services/lib/resources';
@@ -313,6 +316,36 @@ describe('kubelet - pods', () => {
     await waitFor('pod gone', async () => ((await getPod('quick')) ? undefined : true), 15000);
     expect(Date.now() - t0).toBeLessThan(3000);
     await expect(httpGet(q.status!.podIP!, 80)).rejects.toThrow();
+  });
+  test('lifecycle hooks: postStart runs once the container started, preStop before SIGTERM on deletion', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubemu-hooks-'));
+    try {
+      await createPod(
+        podSpec(
+          'hooks',
+          [
+            {
+              name: 'c',
+              image: 'busybox',
+              command: ['sh', '-c', 'trap "echo term >> /out/log; exit 0" TERM; while true; do sleep 0.1; done'],
+              volumeMounts: [{ name: 'out', mountPath: '/out' }],
+              lifecycle: {
+                postStart: { exec: { command: ['sh', '-c', 'echo poststart >> /out/log'] } },
+                preStop: { exec: { command: ['sh', '-c', 'echo prestop >> /out/log'] } },
+              },
+            },
+          ],
+          { volumes: [{ name: 'out', hostPath: { path: dir, type: 'Directory' } }] },
+        ),
+      );
+      await waitPod('hooks', running);
+      expect(fs.readFileSync(path.join(dir, 'log'), 'utf8')).toBe('poststart\n');
+      await client.delete(POD, NS, 'hooks');
+      await waitFor('pod gone', async () => ((await getPod('hooks')) ? undefined : true), 15000);
+      expect(fs.readFileSync(path.join(dir, 'log'), 'utf8')).toBe('poststart\nprestop\nterm\n');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
