@@ -27,12 +27,18 @@ export function isTerminal(pod: Pod): boolean {
 export class SchedulerCache {
   private readonly nodes = new Map<string, NodeInfo>();
   private readonly pods = new Map<string, PodState>();
+  /** nodeInfos() as last built; dropped when a node comes or goes (not when one changes in place). */
+  private list?: NodeInfo[];
 
   constructor(private readonly assumedTtlMs: number, private readonly now: () => number = Date.now) {}
 
-  /** Snapshot for one scheduling cycle: the NodeInfos of every known node. Not to be mutated. */
-  nodeInfos(): NodeInfo[] {
-    return [...this.nodes.values()];
+  /**
+   * The NodeInfos of every known node, in a stable order, for one scheduling cycle. The array is
+   * reused between cycles until a node is added or removed (a cycle would otherwise allocate one
+   * per pod): neither it nor its NodeInfos may be mutated by the caller.
+   */
+  nodeInfos(): readonly NodeInfo[] {
+    return (this.list ??= [...this.nodes.values()]);
   }
 
   nodeCount(): number {
@@ -54,10 +60,11 @@ export class SchedulerCache {
     const pods: Pod[] = [];
     for (const s of this.pods.values()) if (s.nodeName === name) pods.push(s.pod);
     this.nodes.set(name, newNodeInfo(node, pods));
+    this.list = undefined;
   }
 
   removeNode(name: string): void {
-    this.nodes.delete(name);
+    if (this.nodes.delete(name)) this.list = undefined;
   }
 
   /** Records the scheduling decision: pod counts against nodeName from now on. */

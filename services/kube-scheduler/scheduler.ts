@@ -16,12 +16,18 @@ import { LeaderElector } from '../lib/leaderelection';
 import { Logger, logger } from '../lib/log';
 import { resourceForCase } from '../lib/resources';
 import { isTerminal, SchedulerCache } from './cache';
+import { SchedulerMetrics } from './metrics';
 import { FitError, NoNodesAvailableError, schedulePod } from './framework';
 import { podKey } from './framework/nodeinfo';
 import { QueuedPodInfo, SchedulingQueue, SchedulingQueueOptions } from './queue';
 
 export const DEFAULT_SCHEDULER_NAME = 'default-scheduler';
 export const SCHEDULER_LEASE = { namespace: 'kube-system', name: 'kube-scheduler' };
+
+/** client-go's event broadcaster queue length (maxQueuedEvents); beyond it events are dropped. */
+const MAX_QUEUED_EVENTS = 1000;
+/** Event creates in flight at once. */
+const EVENT_WRITERS = 4;
 
 const POD = resourceForCase('pod');
 const NODE = resourceForCase('node');
@@ -38,6 +44,12 @@ export interface SchedulerOptions {
   /** [0, 1) source for tie-breaking. */
   random?: () => number;
   queue?: SchedulingQueueOptions;
+  /** Bindings in flight at once (default 64); the scheduling loop waits for a free slot beyond that. */
+  maxBindsInFlight?: number;
+  /** Kubernetes' percentageOfNodesToScore (default 0: adaptive, see numFeasibleNodesToFind). */
+  percentageOfNodesToScore?: number;
+  /** How often a 'scheduling stats' line is logged while there is activity (default 10 s; 0 = never). */
+  metricsIntervalMs?: number;
 }
 
 /** Whether the pod is this scheduler's to place: unbound, default scheduler, not being deleted, not finished. */
@@ -80,7 +92,16 @@ export class Scheduler {
   private stopped = false;
   private loop?: Promise<void>;
   private cleanupTimer?: NodeJS.Timeout;
+  private metricsTimer?: NodeJS.Timeout;
   private readonly binds = new Set<Promise<void>>();
+  private bindSlotWaiters: (() => void)[] = [];
+  private readonly maxBindsInFlight: number;
+  private nextStartNodeIndex = 0;
+  private readonly eventQueue: (() => Promise<void>)[] = [];
+  private eventWriters = 0;
+  private eventsDropped = 0;
+  /** Counters and latencies, logged every metricsIntervalMs and on stop. */
+  readonly metrics = new SchedulerMetrics();
   private readonly events: EventRecorder;
   /** Successful bindings made by this replica (for tests and metrics). */
   bindings = 0;
@@ -91,6 +112,7 @@ export class Scheduler {
     this.log = opts.log ?? logger('kube-scheduler', { id: opts.identity });
     this.events = new EventRecorder(opts.client, DEFAULT_SCHEDULER_NAME, opts.identity, this.log);
     this.queue = new SchedulingQueue(opts.queue);
+    this.maxBindsInFlight = opts.maxBindsInFlight ?? 64;
     this.cache = new SchedulerCache(opts.assumedPodTtlMs ?? 30000);
     this.pods = new Informer({ client: opts.client, nats: opts.nats, info: POD, log: this.log });
     this.nodes = new Informer({ client: opts.client, nats: opts.nats, info: NODE, log: this.log });
@@ -122,6 +144,13 @@ export class Scheduler {
       for (const key of this.cache.cleanupExpired()) this.log.warn('assumed pod expired', { pod: key });
     }, 1000);
     this.cleanupTimer.unref();
+    const every = this.opts.metricsIntervalMs ?? 10000;
+    if (every > 0) {
+      this.metricsTimer = setInterval(() => {
+        if (this.metrics.active) this.log.info('scheduling stats', this.metrics.takeWindow());
+      }, every);
+      this.metricsTimer.unref();
+    }
     this.loop = this.run();
     const t = this.opts.timings;
     this.elector = new LeaderElector(this.opts.client, {
@@ -145,12 +174,15 @@ export class Scheduler {
     if (this.stopped) return;
     this.stopped = true;
     if (this.cleanupTimer) clearInterval(this.cleanupTimer);
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
     await this.elector?.stop();
     this.queue.close();
     for (const w of this.leadWaiters.splice(0)) w();
     await this.loop;
+    for (const w of this.bindSlotWaiters.splice(0)) w();
     await Promise.allSettled([...this.binds]);
     await Promise.all([this.pods.stop(), this.nodes.stop()]);
+    if (this.metrics.scheduled > 0 || this.metrics.unschedulable > 0) this.log.info('scheduler stopped', this.metrics.summary());
   }
 
   private onNode(node: Node, event: 'NodeAdd' | 'NodeUpdate' | undefined): void {
@@ -202,6 +234,11 @@ export class Scheduler {
     for (;;) {
       const signal = await this.leadership();
       if (!signal) return;
+      // Bounded binding concurrency: beyond it, scheduling waits rather than piling up calls.
+      while (this.binds.size >= this.maxBindsInFlight && !this.stopped) {
+        await new Promise<void>((resolve) => this.bindSlotWaiters.push(resolve));
+      }
+      if (this.stopped) return;
       const info = await this.queue.pop();
       if (!info) return;
       if (signal.aborted || this.stopped) {
@@ -229,12 +266,18 @@ export class Scheduler {
       return;
     }
     const pod = current;
-    const started = Date.now();
+    const started = performance.now();
     let node: string;
     try {
-      node = schedulePod(pod, this.cache.nodeInfos(), { random: this.opts.random }).node;
+      const nodes = this.cache.nodeInfos();
+      const result = schedulePod(pod, nodes, { random: this.opts.random, startIndex: this.nextStartNodeIndex, percentageOfNodesToScore: this.opts.percentageOfNodesToScore });
+      // As kube-scheduler: the next cycle continues where this one stopped filtering.
+      this.nextStartNodeIndex = (this.nextStartNodeIndex + result.processedNodes) % nodes.length;
+      node = result.node;
     } catch (err) {
       if (err instanceof FitError || err instanceof NoNodesAvailableError) {
+        this.metrics.unschedulable++;
+        this.metrics.observe('attempt', performance.now() - started);
         this.queue.addUnschedulable(info);
         this.log.info('pod is unschedulable', { pod: key, attempts: info.attempts, reason: err.message });
         this.recordEvent(pod, 'Warning', 'FailedScheduling', 'Scheduling', err.message);
@@ -244,8 +287,14 @@ export class Scheduler {
       throw err;
     }
     this.cache.assume(pod, node);
-    this.log.debug('scheduled', { pod: key, node, attempts: info.attempts, ms: Date.now() - started });
-    const bind = this.bind(info, pod, node, signal).finally(() => this.binds.delete(bind));
+    const ms = performance.now() - started;
+    this.metrics.scheduled++;
+    this.metrics.observe('attempt', ms);
+    this.log.debug('scheduled', { pod: key, node, attempts: info.attempts, ms });
+    const bind = this.bind(info, pod, node, signal).finally(() => {
+      this.binds.delete(bind);
+      this.bindSlotWaiters.shift()?.();
+    });
     this.binds.add(bind);
   }
 
@@ -254,13 +303,18 @@ export class Scheduler {
     const name = pod.metadata?.name ?? '';
     try {
       if (signal.aborted) throw new Error('leadership lost before binding');
+      const t0 = performance.now();
       await this.opts.client.bind(ns, name, node, pod.metadata?.uid);
+      this.metrics.observe('binding', performance.now() - t0);
+      this.metrics.observe('e2e', Date.now() - info.initialAttemptTimestamp);
+      this.metrics.bound++;
       this.cache.finishBinding(info.key);
       this.queue.done(info.key);
       this.bindings++;
       this.recordEvent(pod, 'Normal', 'Scheduled', 'Binding', `Successfully assigned ${ns}/${name} to ${node}`);
     } catch (err) {
       this.bindFailures++;
+      this.metrics.bindFailures++;
       this.cache.forget(info.key);
       this.queue.addBackoff(info);
       this.log.warn('binding failed; retrying with backoff', { pod: info.key, node, err: (err as Error).message });
@@ -293,8 +347,28 @@ export class Scheduler {
     );
   }
 
-  /** Records an Event about the pod through the shared recorder (best effort, never throws). */
+  /**
+   * Records an Event about the pod through the shared recorder (best effort, never throws). As
+   * client-go's broadcaster, events go out through a bounded queue drained by a few writers
+   * (EVENT_WRITERS), and are dropped when MAX_QUEUED_EVENTS wait (its DropIfChannelFull): at
+   * hundreds of pods per second, one Event create per binding must not compete with the bindings
+   * themselves for the apiserver.
+   */
   private recordEvent(pod: Pod, type: 'Normal' | 'Warning', reason: string, action: string, message: string): void {
-    void this.events.record({ ...pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, action, message);
+    if (this.eventQueue.length >= MAX_QUEUED_EVENTS) {
+      if (this.eventsDropped++ % 1000 === 0) this.log.warn('event queue full; dropping events', { dropped: this.eventsDropped });
+      return;
+    }
+    this.eventQueue.push(() => this.events.record({ ...pod, apiVersion: 'v1', kind: 'Pod' }, type, reason, action, message));
+    if (this.eventWriters < EVENT_WRITERS) void this.writeEvents();
+  }
+
+  private async writeEvents(): Promise<void> {
+    this.eventWriters++;
+    try {
+      for (let next = this.eventQueue.shift(); next; next = this.eventQueue.shift()) await next();
+    } finally {
+      this.eventWriters--;
+    }
   }
 }

@@ -12,8 +12,20 @@ export function podKey(pod: Pod): string {
   return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 }
 
-/** The host ports a pod asks for (containers' ports with hostPort > 0), with Kubernetes' defaults (ip 0.0.0.0, protocol TCP). */
+const hostPorts = new WeakMap<Pod, HostPort[]>();
+
+/**
+ * The host ports a pod asks for (containers' ports with hostPort > 0), with Kubernetes' defaults
+ * (ip 0.0.0.0, protocol TCP). Computed once per pod object (the NodePorts filter asks for every
+ * node): the pod must not be mutated afterwards, nor the result.
+ */
 export function podHostPorts(pod: Pod): HostPort[] {
+  let cached = hostPorts.get(pod);
+  if (!cached) hostPorts.set(pod, (cached = computeHostPorts(pod)));
+  return cached;
+}
+
+function computeHostPorts(pod: Pod): HostPort[] {
   const out: HostPort[] = [];
   for (const c of pod.spec?.containers ?? []) {
     for (const p of c.ports ?? []) {

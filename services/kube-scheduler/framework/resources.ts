@@ -52,10 +52,27 @@ function max(a: Resource, b: Resource): Resource {
 }
 
 /**
+ * Parsing quantities dominated the scheduler's profile (every filter and score of every node
+ * re-parsed the same strings), so requests and allocatables are computed once per object and
+ * kept in WeakMaps keyed by it. This relies on what the informer guarantees: cached API objects
+ * are never mutated (an update is a new object). The cached Resources are shared: read only.
+ */
+const podRequests = new WeakMap<Pod, { exact?: Resource; nonZero?: Resource }>();
+const allocatables = new WeakMap<object, Resource & { pods: number }>();
+
+/**
  * The pod's effective request (never throws). nonZero applies the scoring
- * defaults per container (the overhead is added as written).
+ * defaults per container (the overhead is added as written). Computed once per pod object
+ * (see above): the pod must not be mutated afterwards, nor the result.
  */
 export function podRequest(pod: Pod, nonZero = false): Resource {
+  let entry = podRequests.get(pod);
+  if (!entry) podRequests.set(pod, (entry = {}));
+  if (nonZero) return (entry.nonZero ??= computePodRequest(pod, true));
+  return (entry.exact ??= computePodRequest(pod, false));
+}
+
+function computePodRequest(pod: Pod, nonZero: boolean): Resource {
   const spec = pod.spec ?? {};
   let reqs: Resource = { milliCPU: 0, memory: 0 };
   for (const c of spec.containers ?? []) reqs = add(reqs, containerRequest(c, nonZero));
@@ -83,8 +100,14 @@ export function podRequest(pod: Pod, nonZero = false): Resource {
   return reqs;
 }
 
-/** A node's allocatable cpu (milli), memory (bytes) and pods. */
+/** A node's allocatable cpu (milli), memory (bytes) and pods. Computed once per node object: read only, as the node. */
 export function allocatable(node: { status?: { allocatable?: { [key: string]: string } } }): Resource & { pods: number } {
+  let cached = allocatables.get(node);
+  if (!cached) allocatables.set(node, (cached = computeAllocatable(node)));
+  return cached;
+}
+
+function computeAllocatable(node: { status?: { allocatable?: { [key: string]: string } } }): Resource & { pods: number } {
   const a = node.status?.allocatable;
   return {
     milliCPU: quantity(a, 'cpu', true) ?? 0,

@@ -51,6 +51,12 @@ export interface FilterPlugin {
  */
 export interface ScorePlugin {
   name: string;
+  /**
+   * PreScore: false when the plugin has nothing to say about this pod (e.g. no preferred
+   * affinity terms), so every node would score 0 after normalize; the cycle then skips it
+   * (Kubernetes' PreScore returning Skip). Absent = always scored.
+   */
+  applies?(pod: Pod): boolean;
   score(pod: Pod, nodeInfo: NodeInfo, all: readonly NodeInfo[]): number;
   normalize?(pod: Pod, scores: number[]): void;
 }

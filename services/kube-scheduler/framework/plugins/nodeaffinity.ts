@@ -84,6 +84,7 @@ export const nodeAffinityFilter: FilterPlugin = {
 
 export const nodeAffinityScore: ScorePlugin = {
   name: 'NodeAffinity',
+  applies: (pod) => (pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.length ?? 0) > 0,
   score(pod, nodeInfo) {
     let sum = 0;
     for (const t of pod.spec?.affinity?.nodeAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? []) {

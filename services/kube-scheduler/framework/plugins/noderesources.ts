@@ -3,54 +3,54 @@
  * NodeResourcesBalancedAllocation (pkg/scheduler/framework/plugins/noderesources).
  */
 import { allocatable, podRequest } from '../resources';
-import type { FilterPlugin, NodeInfo, ScorePlugin } from '../types';
+import type { FilterPlugin, ScorePlugin } from '../types';
 import { MAX_NODE_SCORE } from '../types';
-import type { Pod } from '../../../lib/generated/kubemu/core/v1/core';
 
 export const ERR_REASON_TOO_MANY_PODS = 'Too many pods';
 export const ERR_REASON_INSUFFICIENT_CPU = 'Insufficient cpu';
 export const ERR_REASON_INSUFFICIENT_MEMORY = 'Insufficient memory';
 
-/** Reasons in Kubernetes' order: pods, cpu, memory; every shortfall is listed. */
+/** Reasons in Kubernetes' order: pods, cpu, memory; every shortfall is listed. Allocates nothing on a fit (it runs for every node). */
 export const nodeResourcesFitFilter: FilterPlugin = {
   name: 'NodeResourcesFit',
   filter(pod, nodeInfo) {
     const alloc = allocatable(nodeInfo.node);
     const req = podRequest(pod);
+    const tooMany = nodeInfo.pods.size + 1 > alloc.pods;
+    const cpu = req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - nodeInfo.requested.milliCPU;
+    const memory = req.memory > 0 && req.memory > alloc.memory - nodeInfo.requested.memory;
+    if (!tooMany && !cpu && !memory) return undefined;
     const reasons: string[] = [];
-    if (nodeInfo.pods.size + 1 > alloc.pods) reasons.push(ERR_REASON_TOO_MANY_PODS);
-    if (req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - nodeInfo.requested.milliCPU) reasons.push(ERR_REASON_INSUFFICIENT_CPU);
-    if (req.memory > 0 && req.memory > alloc.memory - nodeInfo.requested.memory) reasons.push(ERR_REASON_INSUFFICIENT_MEMORY);
-    return reasons.length ? reasons : undefined;
+    if (tooMany) reasons.push(ERR_REASON_TOO_MANY_PODS);
+    if (cpu) reasons.push(ERR_REASON_INSUFFICIENT_CPU);
+    if (memory) reasons.push(ERR_REASON_INSUFFICIENT_MEMORY);
+    return reasons;
   },
 };
 
-/** requested (with this pod) and allocatable, cpu then memory, as resourceAllocationScorer sees them. */
-function usage(pod: Pod, nodeInfo: NodeInfo, nonZero: boolean): { requested: number[]; allocatable: number[] } {
-  const alloc = allocatable(nodeInfo.node);
-  const onNode = nonZero ? nodeInfo.nonZeroRequested : nodeInfo.requested;
-  const req = podRequest(pod, nonZero);
-  return {
-    requested: [onNode.milliCPU + req.milliCPU, onNode.memory + req.memory],
-    allocatable: [alloc.milliCPU, alloc.memory],
-  };
+/** One resource's LeastAllocated score, or -1 when the node does not offer it (left out of the average). */
+function leastAllocated(requested: number, alloc: number): number {
+  if (alloc === 0) return -1;
+  if (requested > alloc) return 0;
+  return Math.trunc(((alloc - requested) * MAX_NODE_SCORE) / alloc);
 }
 
-/** LeastAllocated, cpu and memory weighted 1 each: ((allocatable - requested) * 100 / allocatable), integer arithmetic as in Go. */
+/**
+ * LeastAllocated, cpu and memory weighted 1 each: ((allocatable - requested) * 100 / allocatable),
+ * integer arithmetic as in Go, over requested (with this pod, scoring defaults applied) as
+ * resourceAllocationScorer sees it. Straight-line arithmetic: it runs for every feasible node.
+ */
 export const nodeResourcesFitScore: ScorePlugin = {
   name: 'NodeResourcesFit',
   score(pod, nodeInfo) {
-    const { requested, allocatable: alloc } = usage(pod, nodeInfo, true);
-    let sum = 0;
-    let weightSum = 0;
-    for (let i = 0; i < requested.length; i++) {
-      // A resource the node does not offer is left out of the average, as leastResourceScorer does.
-      if (alloc[i] === 0) continue;
-      weightSum++;
-      if (requested[i] > alloc[i]) continue;
-      sum += Math.trunc(((alloc[i] - requested[i]) * MAX_NODE_SCORE) / alloc[i]);
-    }
-    return weightSum === 0 ? 0 : Math.trunc(sum / weightSum);
+    const alloc = allocatable(nodeInfo.node);
+    const req = podRequest(pod, true);
+    const onNode = nodeInfo.nonZeroRequested;
+    const cpu = leastAllocated(onNode.milliCPU + req.milliCPU, alloc.milliCPU);
+    const mem = leastAllocated(onNode.memory + req.memory, alloc.memory);
+    // A resource the node does not offer is left out of the average, as leastResourceScorer does.
+    const weightSum = (cpu >= 0 ? 1 : 0) + (mem >= 0 ? 1 : 0);
+    return weightSum === 0 ? 0 : Math.trunc((Math.max(cpu, 0) + Math.max(mem, 0)) / weightSum);
   },
 };
 
@@ -58,18 +58,16 @@ export const nodeResourcesFitScore: ScorePlugin = {
 export const nodeResourcesBalancedAllocation: ScorePlugin = {
   name: 'NodeResourcesBalancedAllocation',
   score(pod, nodeInfo) {
-    const { requested, allocatable: alloc } = usage(pod, nodeInfo, false);
-    const fractions: number[] = [];
-    for (let i = 0; i < requested.length; i++) {
-      if (alloc[i] === 0) continue;
-      fractions.push(Math.min(1, requested[i] / alloc[i]));
-    }
+    const alloc = allocatable(nodeInfo.node);
+    const req = podRequest(pod);
+    const onNode = nodeInfo.requested;
+    const hasCpu = alloc.milliCPU !== 0;
+    const hasMem = alloc.memory !== 0;
     let std = 0;
-    if (fractions.length === 2) {
-      std = Math.abs((fractions[0] - fractions[1]) / 2);
-    } else if (fractions.length > 2) {
-      const mean = fractions.reduce((a, b) => a + b, 0) / fractions.length;
-      std = Math.sqrt(fractions.reduce((a, f) => a + (f - mean) * (f - mean), 0) / fractions.length);
+    if (hasCpu && hasMem) {
+      const fc = Math.min(1, (onNode.milliCPU + req.milliCPU) / alloc.milliCPU);
+      const fm = Math.min(1, (onNode.memory + req.memory) / alloc.memory);
+      std = Math.abs((fc - fm) / 2);
     }
     return Math.trunc((1 - std) * MAX_NODE_SCORE);
   },

@@ -10,8 +10,16 @@ import type { Pod } from '../../../lib/generated/kubemu/core/v1/core';
 import type { ScorePlugin } from '../types';
 import { defaultNormalizeScore } from './tainttoleration';
 
-/** The uid (or kind/name when there is no uid) of the pod's controller owner, if any. */
+const controllers = new WeakMap<Pod, { owner: string | undefined }>();
+
+/** The uid (or kind/name when there is no uid) of the pod's controller owner, if any. Cached per pod object (read for every pod of every node). */
 export function controllerOf(pod: Pod): string | undefined {
+  let c = controllers.get(pod);
+  if (!c) controllers.set(pod, (c = { owner: computeControllerOf(pod) }));
+  return c.owner;
+}
+
+function computeControllerOf(pod: Pod): string | undefined {
   const ref = (pod.metadata?.ownerReferences ?? []).find((r) => r.controller);
   if (!ref) return undefined;
   return ref.uid || `${ref.kind ?? ''}/${ref.name ?? ''}`;
@@ -19,6 +27,7 @@ export function controllerOf(pod: Pod): string | undefined {
 
 export const podSpread: ScorePlugin = {
   name: 'PodTopologySpread',
+  applies: (pod) => controllerOf(pod) !== undefined,
   score(pod, nodeInfo) {
     const owner = controllerOf(pod);
     if (owner === undefined) return 0;

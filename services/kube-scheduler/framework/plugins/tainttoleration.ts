@@ -47,10 +47,12 @@ export const taintTolerationFilter: FilterPlugin = {
 export const taintTolerationScore: ScorePlugin = {
   name: 'TaintToleration',
   score(pod, nodeInfo) {
+    const taints = nodeInfo.node.spec?.taints;
+    if (!taints?.length) return 0;
     // Only tolerations that can apply to PreferNoSchedule count (getAllTolerationPreferNoSchedule).
     const tolerations = (pod.spec?.tolerations ?? []).filter((t) => !t.effect || t.effect === 'PreferNoSchedule');
     let n = 0;
-    for (const taint of nodeInfo.node.spec?.taints ?? []) {
+    for (const taint of taints) {
       if (taint.effect === 'PreferNoSchedule' && !tolerationsTolerateTaint(tolerations, taint)) n++;
     }
     return n;
