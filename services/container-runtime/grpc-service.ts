@@ -26,7 +26,7 @@ import { Logger } from '../lib/log';
 import { RuntimeError, RuntimeErrorKind, runtimeErrors } from './errors';
 import { ExecutableNotFoundError, ImageCatalog, ImagePullError } from './images/catalog';
 import { InvalidImageNameError } from './images/reference';
-import { LogEntry, LogStream, renderEntries, selectEntries } from './logs';
+import { LogEntry, LogStream, renderEntries } from './logs';
 import { PodIPExhaustedError } from './network/ipam';
 import { ContainerConfig, ContainerFilter, ContainerRuntime, ContainerStatsSample } from './runtime';
 import { ContainerRecord, SandboxRecord } from './state';
@@ -369,8 +369,11 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
           }
           return !(limit > 0 && sent >= limit);
         };
+        // As the proto says: negative is all, 0 is none (kubectl logs --tail=0 -f shows only new lines).
+        const query = { tailLines: Math.trunc(r.tail_lines ?? -1), sinceNs };
         const sub = runtime.readLog(
           id,
+          query,
           !!r.follow,
           (entries) => {
             if (ended) return;
@@ -380,8 +383,7 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
           () => end(),
         );
         cancel = sub.cancel;
-        // As the proto says: negative is all, 0 is none (kubectl logs --tail=0 -f shows only new lines).
-        const existing = selectEntries(sub.existing, { tailLines: Math.trunc(r.tail_lines ?? -1), sinceNs });
+        const existing = sub.existing;
         if (!send(existing) || !sub.following) end();
       } catch (err) {
         end(err);

@@ -14,7 +14,7 @@ import { Logger } from '../lib/log';
 import { MountSpec, containerEnv, pathMapper } from './container-env';
 import { runtimeErrors, RuntimeError } from './errors';
 import { ExecutableNotFoundError, ImageCatalog } from './images/catalog';
-import { ContainerLogWriter, LogEntry, nowMicros, parseLog } from './logs';
+import { ContainerLogWriter, LogEntry, LogQuery, nowMicros, readLogFile } from './logs';
 import { PodIPAllocator } from './network/ipam';
 import { GroupUsage, groupUsageOf, killLeftoverGroup, readStat, scanGroups, signalGroup } from './procfs';
 import { ContainerRecord, ContainerState, SandboxRecord, SandboxState, StateStore } from './state';
@@ -617,23 +617,29 @@ export class ContainerRuntime {
   // ------------------------------------------------------------------ logs
 
   /**
-   * The container's log entries so far, and — when it is running and `follow` is set — a
-   * subscription to the ones to come: `onEntries` is called with each new batch and `onEnd` once
-   * the container exited and its output is drained. The caller must call the returned `cancel`
-   * when it stops listening. Throws NotFound.
+   * The container's log entries so far that `query` selects, and — when it is running and `follow`
+   * is set — a subscription to the ones to come: `onEntries` is called with each new batch and
+   * `onEnd` once the container exited and its output is drained. The caller must call the
+   * returned `cancel` when it stops listening. Throws NotFound.
    */
-  readLog(id: string, follow: boolean, onEntries: (e: LogEntry[]) => void, onEnd: () => void): { existing: LogEntry[]; cancel: () => void; following: boolean } {
+  readLog(
+    id: string,
+    query: LogQuery,
+    follow: boolean,
+    onEntries: (e: LogEntry[]) => void,
+    onEnd: () => void,
+  ): { existing: LogEntry[]; cancel: () => void; following: boolean } {
     const c = this.containerOrThrow(id);
     const live = this.live.get(id);
     const writer = follow && live && !live.writer.closed ? live.writer : undefined;
     // Reading the file and subscribing happen in one tick, and writes are synchronous: nothing is missed or repeated.
-    let data: Buffer;
+    let existing: LogEntry[];
     try {
-      data = fs.readFileSync(c.logPath);
-    } catch {
-      data = Buffer.alloc(0);
+      existing = readLogFile(c.logPath, query);
+    } catch (err) {
+      this.log.warn('reading a container log failed', { container: id.slice(0, 12), err: (err as Error).message });
+      existing = [];
     }
-    const existing = parseLog(data);
     if (!writer) return { existing, cancel: () => undefined, following: false };
     const onClose = () => onEnd();
     writer.on('entries', onEntries);

@@ -10,6 +10,7 @@ import {
   nowNanos,
   parseLog,
   parseRFC3339Nano,
+  readLogFile,
   renderEntries,
   selectEntries,
 } from '../../services/container-runtime/logs';
@@ -91,6 +92,30 @@ describe('CRI log format', () => {
       ]);
       expect(emitted.map((e) => e.content.toString())).toEqual(fromFile.map((e) => e.content.toString()));
       expect(text(fromFile)).toBe('one\ntwo\n' + 'x'.repeat(MAX_ENTRY_BYTES + 10) + '\noops\nend');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('readLogFile - a tail read from the end of a large file equals the tail of the whole file', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubemu-logs-'));
+    try {
+      const file = path.join(dir, '0.log');
+      const ts = (i: number) => formatRFC3339Nano(1_795_000_000_000_000_000n + BigInt(i));
+      const rows: string[] = [];
+      for (let i = 0; i < 20000; i++) rows.push(`${ts(i)} ${i % 3 ? 'stdout' : 'stderr'} F line ${i}`);
+      // A last line of 5 partial entries of 16 KiB: longer than the first block read.
+      for (let k = 0; k < 5; k++) rows.push(`${ts(20000 + k)} stdout P ${String(k).repeat(MAX_ENTRY_BYTES)}`);
+      rows.push(`${ts(20005)} stdout F end`);
+      fs.writeFileSync(file, rows.join('\n') + '\n');
+      const whole = parseLog(fs.readFileSync(file));
+      for (const tailLines of [0, 1, 2, 3, 500, 19999, 20001, 30000]) {
+        expect(text(readLogFile(file, { tailLines, sinceNs: 0n }))).toBe(text(selectEntries(whole, { tailLines, sinceNs: 0n })));
+      }
+      expect(text(readLogFile(file, { tailLines: 2, sinceNs: 0n }))).toBe('line 19999\n' + [0, 1, 2, 3, 4].map((k) => String(k).repeat(MAX_ENTRY_BYTES)).join('') + 'end\n');
+      expect(readLogFile(file, { tailLines: -1, sinceNs: 0n })).toHaveLength(20006);
+      expect(readLogFile(file, { tailLines: -1, sinceNs: 1_795_000_000_000_000_000n + 19998n })).toHaveLength(8);
+      expect(readLogFile(path.join(dir, 'missing.log'), { tailLines: -1, sinceNs: 0n })).toEqual([]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
