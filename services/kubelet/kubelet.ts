@@ -19,7 +19,8 @@ import { WorkQueue, runWorkers } from '../lib/workqueue';
 import { Backoff } from './backoff';
 import { CreateContainerConfigError, makeEnvironment } from './envvars';
 import { WaitingReason, computePodStatus, instancesByName, statusChanged } from './podstatus';
-import { containerCpuLimitMillis, containerMemoryLimitBytes } from './resources';
+import { containerCpuLimitMillis, containerMemoryLimitBytes, podRequests } from './resources';
+import { parseQuantity } from '../lib/quantity';
 import {
   ContainerState,
   LABEL_CONTAINER_NAME,
@@ -72,7 +73,7 @@ export interface KubeletOptions {
   nodeIP: string;
   timings: Timings;
   log: Logger;
-  /** Node allocatable, for resourceFieldRef of unset limits. */
+  /** Node allocatable (cpu, memory, pods): admission and resourceFieldRef of unset limits. */
   nodeAllocatable?: Record<string, string>;
   /** Builds the probes once the kubelet can run commands and record events. Default: none. */
   probes?: (deps: { exec: (containerId: string, cmd: string[], timeoutSeconds: number) => Promise<{ exitCode: number; stdout: string; stderr: string }>; recordEvent: (pod: Pod, type: EventType, reason: string, message: string) => void; onChange: (uid: string) => void }) => PodProbes;
@@ -90,6 +91,8 @@ interface PodMemory {
   waiting: Map<string, WaitingReason>;
   pullFailedAt: Map<string, number>;
   failure?: { reason: string; message: string };
+  /** Passed admission (or found running): counts against the node's allocatable. */
+  admitted?: boolean;
 }
 
 const DEFAULT_GRACE_SECONDS = 30;
@@ -265,6 +268,17 @@ export class Kubelet {
       return this.settleTerminal(pod, after);
     }
 
+    if (!mem.admitted) {
+      const rejection = rt.sandboxes.length > 0 || rt.containers.length > 0 ? undefined : this.admissionFailure(pod);
+      if (rejection) {
+        mem.failure = rejection;
+        this.event(pod, 'Warning', rejection.reason, rejection.message);
+        await this.writeStatus(pod, rt, mem);
+        return;
+      }
+      mem.admitted = true;
+    }
+
     const sandbox = await this.ensureSandbox(pod, rt);
     let current = sandbox.fresh ? await this.opts.runtime.podState(uid) : rt;
     const podIP = sandbox.status.ip ?? '';
@@ -285,6 +299,35 @@ export class Kubelet {
     const status = await this.writeStatus(pod, current, mem);
     if (status.phase === 'Succeeded' || status.phase === 'Failed') await this.stopSandboxes(current);
     return requeue === undefined ? undefined : { requeueAfterMs: Math.max(requeue, 50) };
+  }
+
+  /**
+   * The kubelet's admission (pkg/kubelet/lifecycle predicate): a pod bound to this node that does
+   * not fit what the node has left (a nodeName set by hand, past the scheduler) is rejected with
+   * Kubernetes' OutOf<resource> reason and message instead of being started.
+   */
+  private admissionFailure(pod: Pod): { reason: string; message: string } | undefined {
+    const alloc = this.opts.nodeAllocatable ?? {};
+    const admitted = [...this.byUid.values()].filter((p) => {
+      const m = this.memory.get(p.metadata?.uid ?? '');
+      const phase = p.status?.phase;
+      return p !== pod && m?.admitted && !m.failure && phase !== 'Succeeded' && phase !== 'Failed';
+    });
+    if (alloc.pods !== undefined && admitted.length + 1 > Number(alloc.pods)) {
+      return { reason: 'OutOfpods', message: `Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: ${admitted.length}, capacity: ${alloc.pods}` };
+    }
+    for (const [name, milli] of [['cpu', true], ['memory', false]] as const) {
+      if (alloc[name] === undefined) continue;
+      const amount = (q: string | undefined) => (q === undefined ? 0 : milli ? parseQuantity(q).milliValue() : parseQuantity(q).value());
+      const requested = amount(podRequests(pod)[name]);
+      if (requested === 0) continue;
+      const used = admitted.reduce((sum, p) => sum + amount(podRequests(p)[name]), 0);
+      const capacity = amount(alloc[name]);
+      if (used + requested > capacity) {
+        return { reason: `OutOf${name}`, message: `Pod was rejected: Node didn't have enough resource: ${name}, requested: ${requested}, used: ${used}, capacity: ${capacity}` };
+      }
+    }
+    return undefined;
   }
 
   private async ensureSandbox(pod: Pod, rt: RuntimePod): Promise<{ status: PodSandboxStatus; fresh: boolean }> {

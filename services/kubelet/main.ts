@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     nodeIP,
     timings: config.profile.timings,
     log,
-    nodeAllocatable: { cpu: resources.cpu, memory: resources.memory },
+    nodeAllocatable: { cpu: resources.cpu, memory: resources.memory, pods: String(resources.pods) },
     probes: (deps) => createProbes(deps, log),
   });
   const images = await runtime.listImages().catch(() => []);

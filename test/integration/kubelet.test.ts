@@ -317,6 +317,16 @@ describe('kubelet - pods', () => {
     expect(Date.now() - t0).toBeLessThan(3000);
     await expect(httpGet(q.status!.podIP!, 80)).rejects.toThrow();
   });
+  test('admission: a pod bound past the node\'s allocatable is rejected OutOfcpu, never started', async () => {
+    await createPod(podSpec('toobig', [{ name: 'c', image: 'nginx', resources: { requests: { cpu: '5' } } }]));
+    const p = await waitPod('toobig', (x) => x.status?.phase === 'Failed');
+    expect(p.status?.reason).toBe('OutOfcpu');
+    expect(p.status?.message).toBe("Pod was rejected: Node didn't have enough resource: cpu, requested: 5000, used: 0, capacity: 4000");
+    expect(p.status?.podIP).toBeFalsy();
+    expect(p.status?.containerStatuses?.[0].state?.waiting).toBeTruthy();
+    await deletePod('toobig');
+  });
+
   test('lifecycle hooks: postStart runs once the container started, preStop before SIGTERM on deletion', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubemu-hooks-'));
     try {
