@@ -411,11 +411,14 @@ export class ContainerRuntime {
     } catch (err) {
       startError ??= `failed to create containerd task: failed to create shim task: OCI runtime create failed: chdir to cwd ("${config.workingDir}") set in config.json failed: ${(err as Error).message}`;
     }
-    const logPath = path.join(this.podLogDir(sb), config.name, `${config.attempt}.log`);
+    const id = newId();
+    let logPath = path.join(this.podLogDir(sb), config.name, `${config.attempt}.log`);
+    // A container of an earlier sandbox of the pod may still hold that name: each instance keeps its own log.
+    if ([...this.containers.values()].some((c) => c.logPath === logPath)) logPath = logPath.replace(/\.log$/, `-${id.slice(0, 12)}.log`);
     fs.mkdirSync(path.dirname(logPath), { recursive: true });
     const env = containerEnv({ imageEnv, envs: config.envs, podIP: sb.ip, hostname: sb.hostname, podDir: sb.podDir, containerDir, mounts: config.mounts });
     const record: ContainerRecord = {
-      id: newId(),
+      id,
       sandboxId,
       podUid: sb.uid,
       name: config.name,
@@ -584,7 +587,7 @@ export class ContainerRuntime {
   private forgetContainer(c: ContainerRecord): void {
     this.containers.delete(c.id);
     this.finalCpu.delete(c.id);
-    if (![...this.containers.values()].some((o) => o.logPath === c.logPath)) fs.rmSync(c.logPath, { force: true });
+    fs.rmSync(c.logPath, { force: true });
     this.emitEvent('DELETED', c);
   }
 

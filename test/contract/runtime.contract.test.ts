@@ -529,6 +529,23 @@ describe('RuntimeService/ContainerLogs', () => {
     expect((await logs({ container_id: next, tail_lines: -1 })).text).toBe('second\n');
     await expectCode(logs({ container_id: 'nope' }), grpc.status.NOT_FOUND);
   });
+
+  test('ContainerLogs - a new sandbox of the same pod reusing a container name and attempt gets a log of its own', async () => {
+    const first = await rpc.runPodSandbox('relog');
+    const a = await run(first, shell('app', 'echo from-first'));
+    await waitExited(a);
+    const second = await rpc.runPodSandbox('relog', { attempt: 1 });
+    const b = await run(second, shell('app', 'echo from-second'));
+    await waitExited(b);
+    expect((await logs({ container_id: a, tail_lines: -1 })).text).toBe('from-first\n');
+    expect((await logs({ container_id: b, tail_lines: -1 })).text).toBe('from-second\n');
+    const [pa, pb] = [(await rpc.status(a)).log_path!, (await rpc.status(b)).log_path!];
+    expect(pb).not.toBe(pa);
+    expect(path.dirname(pb)).toBe(path.dirname(pa));
+    await rpc.remove(a);
+    expect(fs.existsSync(pa)).toBe(false);
+    expect(fs.existsSync(pb)).toBe(true);
+  });
 });
 
 describe('RuntimeService/ExecSync', () => {
