@@ -340,12 +340,19 @@ export class Kubelet {
       this.event(pod, 'Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
       await this.killContainers(pod, rt, 0);
     }
-    const id = await this.opts.runtime.runPodSandbox({
-      metadata: { name: meta.name, uid: meta.uid, namespace: meta.namespace, attempt },
-      hostname: pod.spec?.hostname || meta.name,
-      labels: { [LABEL_POD_UID]: meta.uid ?? '', [LABEL_POD_NAME]: meta.name ?? '', [LABEL_POD_NAMESPACE]: meta.namespace ?? '' },
-      annotations: {},
-    });
+    let id: string;
+    try {
+      id = await this.opts.runtime.runPodSandbox({
+        metadata: { name: meta.name, uid: meta.uid, namespace: meta.namespace, attempt },
+        hostname: pod.spec?.hostname || meta.name,
+        labels: { [LABEL_POD_UID]: meta.uid ?? '', [LABEL_POD_NAME]: meta.name ?? '', [LABEL_POD_NAMESPACE]: meta.namespace ?? '' },
+        annotations: {},
+      });
+    } catch (err) {
+      // E.g. the node's pod range is exhausted: say so on the pod; the sync is retried with backoff.
+      if (err instanceof RuntimeError && !err.unavailable) this.event(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${err.message}`);
+      throw err;
+    }
     const status = await this.opts.runtime.podSandboxStatus(id);
     if (!status) throw new Error(`sandbox ${id} vanished right after it was created`);
     return { status, fresh: true };

@@ -395,3 +395,30 @@ describe('kubelet - failures', () => {
     });
   });
 });
+
+describe('kubelet - a node whose pod range is full', () => {
+  test('a pod that gets no IP has a FailedCreatePodSandBox event and starts once an IP is free', async () => {
+    // A random /30 in the test range 127.64–127.127.
+    const n = Math.floor(Math.random() * 64 * 256);
+    const cidr = `127.${64 + (n >> 8)}.${n & 255}.0/30`;
+    const small = await startRuntime({ nodeIndex: 1, podCIDR: cidr });
+    const k2 = await startKubelet({ apiservers: [env.address], natsUrls: env.natsUrls, runtime: small, nodeIndex: 1 });
+    try {
+      const onK2 = (name: string): Pod => ({ metadata: { name, namespace: NS }, spec: { nodeName: k2.nodeName, terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: 'nginx' }] } });
+      // A /30 holds three pod IPs (addresses ending in .0 are never handed out).
+      for (const name of ['ip-1', 'ip-2', 'ip-3', 'ip-4']) await createPod(onK2(name));
+      const started = await Promise.all(['ip-1', 'ip-2', 'ip-3'].map((name) => waitPod(name, running)));
+      expect(new Set(started.map((p) => p.status?.podIP)).size).toBe(3);
+      const failed = await waitFor('FailedCreatePodSandBox', async () => (await events('ip-4')).find((e) => e.reason === 'FailedCreatePodSandBox'));
+      expect(failed.message).toMatch(/^Failed to create pod sandbox: /);
+      expect((await getPod('ip-4'))?.status?.phase ?? 'Pending').toBe('Pending');
+      await client.delete(POD, NS, 'ip-1');
+      const fourth = await waitPod('ip-4', running, 30000);
+      expect(fourth.status?.podIP).toBe(started[0].status?.podIP);
+    } finally {
+      for (const name of ['ip-1', 'ip-2', 'ip-3', 'ip-4']) await deletePod(name);
+      await k2.stop();
+      await small.stop();
+    }
+  });
+});
