@@ -277,11 +277,11 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
       pod_cidr: runtime.podCIDR,
     })),
 
-    runPodSandbox: unary('RunPodSandbox', (r) => {
+    runPodSandbox: unary('RunPodSandbox', async (r) => {
       const c = r.config;
       if (!c) throw runtimeErrors.required('config');
       if (!c.metadata) throw runtimeErrors.required('config.metadata');
-      const id = runtime.runPodSandbox({
+      const id = await runtime.runPodSandbox({
         name: requireName(c.metadata.name, 'config.metadata.name'),
         namespace: requireName(c.metadata.namespace, 'config.metadata.namespace'),
         uid: requireName(c.metadata.uid, 'config.metadata.uid'),
@@ -307,9 +307,9 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
       return { items: items.map(toPodSandbox) };
     }),
 
-    createContainer: unary('CreateContainer', (r) => {
+    createContainer: unary('CreateContainer', async (r) => {
       const sandboxId = requireString(r.pod_sandbox_id, 'pod_sandbox_id');
-      return { container_id: runtime.createContainer(sandboxId, containerConfigFrom(r.config)) };
+      return { container_id: await runtime.createContainer(sandboxId, containerConfigFrom(r.config)) };
     }),
     startContainer: unary('StartContainer', async (r) => {
       await runtime.startContainer(requireString(r.container_id, 'container_id'));
@@ -319,8 +319,8 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
       await runtime.stopContainer(requireString(r.container_id, 'container_id'), r.timeout ?? 0);
       return {};
     }),
-    removeContainer: unary('RemoveContainer', (r) => {
-      runtime.removeContainer(requireString(r.container_id, 'container_id'));
+    removeContainer: unary('RemoveContainer', async (r) => {
+      await runtime.removeContainer(requireString(r.container_id, 'container_id'));
       return {};
     }),
     listContainers: unary('ListContainers', (r) => {

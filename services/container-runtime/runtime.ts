@@ -157,7 +157,7 @@ export class ContainerRuntime {
   private readonly live = new Map<string, LiveContainer>();
   private readonly events = new EventEmitter();
   private oomTimer: NodeJS.Timeout | undefined;
-  private persistPending = false;
+  private saving: Promise<void> | undefined;
   private shuttingDown = false;
   /** Members of limited containers' groups as the last full /proc pass found them. */
   private readonly knownMembers = new Map<number, number[]>();
@@ -258,8 +258,9 @@ export class ContainerRuntime {
 
   // ------------------------------------------------------------------ persistence
 
+  /** Writes state.json now (synchronously). A failed write is logged; the runtime goes on. */
   private persist(): void {
-    this.persistPending = false;
+    this.saving = undefined;
     try {
       this.store.save(this.sandboxes.values(), this.containers.values());
     } catch (err) {
@@ -267,21 +268,29 @@ export class ContainerRuntime {
     }
   }
 
-  /** Coalesces saves caused by process exits (many may end in one tick). */
-  private persistSoon(): void {
-    if (this.persistPending) return;
-    this.persistPending = true;
-    setImmediate(() => {
-      if (this.persistPending) this.persist();
-    });
+  /**
+   * Resolves once every change made before the call is on disk. Changes made in one tick (a burst
+   * of pod starts, many exits) share one write of the file instead of one each.
+   */
+  private saved(): Promise<void> {
+    this.saving ??= new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.persist();
+        resolve();
+      }),
+    );
+    return this.saving;
   }
 
   // ------------------------------------------------------------------ sandboxes
 
   /** The sandbox of pod `config.uid` and attempt `config.attempt`, created if new (IP allocated, folder made). Idempotent. */
-  runPodSandbox(config: SandboxConfig): string {
+  async runPodSandbox(config: SandboxConfig): Promise<string> {
     for (const s of this.sandboxes.values()) {
-      if (s.uid === config.uid && s.attempt === config.attempt) return s.id;
+      if (s.uid === config.uid && s.attempt === config.attempt) {
+        await this.saved();
+        return s.id;
+      }
     }
     const ip = this.ipam.allocate(config.uid);
     const podDir = path.join(this.root, 'pods', config.uid);
@@ -301,7 +310,7 @@ export class ContainerRuntime {
       podDir,
     };
     this.sandboxes.set(record.id, record);
-    this.persist();
+    await this.saved();
     this.log.info('pod sandbox created', { pod: `${config.namespace}/${config.name}`, uid: config.uid, attempt: config.attempt, ip, sandbox: record.id.slice(0, 12) });
     return record.id;
   }
@@ -315,7 +324,7 @@ export class ContainerRuntime {
       sb.state = 'NOTREADY';
       sb.ip = '';
       this.releaseIPIfUnused(sb.uid);
-      this.persist();
+      await this.saved();
       this.log.info('pod sandbox stopped', { pod: `${sb.namespace}/${sb.name}`, sandbox: id.slice(0, 12) });
     }
   }
@@ -334,7 +343,7 @@ export class ContainerRuntime {
       fs.rmSync(sb.podDir, { recursive: true, force: true });
       fs.rmSync(this.podLogDir(sb), { recursive: true, force: true });
     }
-    this.persist();
+    await this.saved();
     this.log.info('pod sandbox removed', { pod: `${sb.namespace}/${sb.name}`, sandbox: id.slice(0, 12) });
   }
 
@@ -373,7 +382,7 @@ export class ContainerRuntime {
    * FailedPrecondition (sandbox not ready), AlreadyExists (same name and attempt in the sandbox),
    * InvalidImageNameError or ImagePullError.
    */
-  createContainer(sandboxId: string, config: ContainerConfig): string {
+  async createContainer(sandboxId: string, config: ContainerConfig): Promise<string> {
     const sb = this.sandboxOrThrow(sandboxId);
     if (sb.state !== 'READY') throw runtimeErrors.precondition(`pod sandbox ${sandboxId} is not ready`);
     for (const c of this.containers.values()) {
@@ -448,8 +457,8 @@ export class ContainerRuntime {
       procStartTime: 0,
     };
     this.containers.set(record.id, record);
-    this.persist();
     this.emitEvent('CREATED', record);
+    await this.saved();
     return record.id;
   }
 
@@ -501,9 +510,9 @@ export class ContainerRuntime {
     c.procStartTime = readStat(pid)?.startTime ?? 0;
     c.state = 'RUNNING';
     c.startedAt = nowMicros();
-    this.persist();
     this.emitEvent('STARTED', c);
     this.log.info('container started', { container: id.slice(0, 12), name: c.name, pid, sandbox: c.sandboxId.slice(0, 12) });
+    await this.saved();
   }
 
   /** Records a start failure (EXITED, 128, StartError) and throws it. */
@@ -543,7 +552,7 @@ export class ContainerRuntime {
     }
     Object.assign(c, { state: 'EXITED', exitCode, reason, message, finishedAt: nowMicros(), pid: 0, pgid: 0 });
     this.live.delete(c.id);
-    this.persistSoon();
+    void this.saved();
     this.emitEvent('STOPPED', c);
     this.log.info('container exited', { container: c.id.slice(0, 12), name: c.name, exitCode, reason, signal });
   }
@@ -576,12 +585,12 @@ export class ContainerRuntime {
   }
 
   /** Removes an exited or created container and its log. Idempotent; throws FailedPrecondition while it runs. */
-  removeContainer(id: string): void {
+  async removeContainer(id: string): Promise<void> {
     const c = this.containers.get(id);
     if (!c) return;
     if (this.live.has(id)) throw runtimeErrors.precondition(`container ${id} is running; stop it before removing it`);
     this.forgetContainer(c);
-    this.persist();
+    await this.saved();
   }
 
   private forgetContainer(c: ContainerRecord): void {

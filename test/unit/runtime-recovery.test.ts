@@ -139,9 +139,9 @@ describe('ContainerRuntime recovery', () => {
     }
   });
 
-  test('recovery - an IP allocated for a sandbox that was never saved goes back to the range', () => {
+  test('recovery - an IP allocated for a sandbox that was never saved goes back to the range', async () => {
     const first = new ContainerRuntime({ root: dir, nodeName: 'node-1', podCIDR: '127.64.9.0/24', log: quiet, setpriv: null });
-    const id = first.runPodSandbox({ name: 'p', namespace: 'default', uid: 'kept', attempt: 0, hostname: '', labels: {}, annotations: {} });
+    const id = await first.runPodSandbox({ name: 'p', namespace: 'default', uid: 'kept', attempt: 0, hostname: '', labels: {}, annotations: {} });
     const keptIP = first.podSandboxStatus(id).ip;
     first.shutdown();
     // Simulate a crash between the IP allocation and the state save.
