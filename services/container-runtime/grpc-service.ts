@@ -430,6 +430,8 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
       call.on('cancelled', unsubscribe);
       call.on('close', unsubscribe);
       call.on('error', unsubscribe);
+      // Headers now: a client that waits for them knows it is subscribed and may list safely.
+      call.sendMetadata(new grpc.Metadata());
     },
   };
 

@@ -622,16 +622,17 @@ describe('RuntimeService/ListContainerStats', () => {
 
 describe('RuntimeService/GetContainerEvents', () => {
   test('GetContainerEvents - CREATED, STARTED, STOPPED, DELETED with the pod uid, to every subscriber', async () => {
-    const subscribe = () => {
+    // The runtime sends the stream's headers once the subscription is in place.
+    const subscribe = async () => {
       const events: ContainerEventResponse[] = [];
       const stream = client.getContainerEvents({});
       stream.on('data', (e: ContainerEventResponse) => events.push(e));
       stream.on('error', () => undefined);
+      await new Promise((resolve) => stream.once('metadata', resolve));
       return { events, stream };
     };
-    const s1 = subscribe();
-    const s2 = subscribe();
-    await new Promise((r) => setTimeout(r, 200));
+    const s1 = await subscribe();
+    const s2 = await subscribe();
     const sb = await sandbox('events');
     const c = await run(sb.id, shell('app', 'sleep 0.2'));
     await waitExited(c);
