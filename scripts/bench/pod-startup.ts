@@ -509,7 +509,10 @@ function podManifest(name: string, image: string): Pod {
   };
 }
 
-async function oneRun(run: number, opts: Options, client: ApiClient, informer: Informer<'pod'>, cluster: BenchCluster, profiler?: Profiler): Promise<RunResult> {
+/** The pod informer's one handler forwards to the run in progress (an Informer cannot drop handlers). */
+const podObserver: { current?: (p: Pod) => void } = {};
+
+async function oneRun(run: number, opts: Options, client: ApiClient, cluster: BenchCluster, profiler?: Profiler): Promise<RunResult> {
   const byName = new Map<string, PodTimes>();
   const names = Array.from({ length: opts.pods }, (_, i) => `pod-r${run}-${String(i).padStart(3, '0')}`);
   let allRunning!: () => void;
@@ -534,7 +537,7 @@ async function oneRun(run: number, opts: Options, client: ApiClient, informer: I
       if (++runningCount === opts.pods) allRunning();
     }
   };
-  informer.addHandlers({ onAdd: observe, onUpdate: (_, p) => observe(p) });
+  podObserver.current = observe;
 
   const pids = await cluster.pids();
   const cpuBefore = new Map<string, number>();
@@ -567,7 +570,9 @@ async function oneRun(run: number, opts: Options, client: ApiClient, informer: I
   }
   await Promise.all(creates);
   const timeout = 60_000;
-  const timedOut = await Promise.race([done.then(() => false), sleep(timeout).then(() => true)]);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([done.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeout)))]);
+  clearTimeout(timer);
   const wallMs = now() - start;
   const machineAfter = readCpu();
   if (profiler) {
@@ -597,6 +602,7 @@ async function oneRun(run: number, opts: Options, client: ApiClient, informer: I
   // Components write their log lines before the API shows the result: by now they are on disk.
   readRuntimeLogs(cluster, byName);
   readSchedulerLogs(cluster, byName);
+  podObserver.current = undefined;
   return { run, pods: [...byName.values()], wallMs, cpuBusy: busyPercent(machineBefore, machineAfter), loadavg: os.loadavg(), componentCpu, componentWait, podCpu, events };
 }
 
@@ -743,6 +749,7 @@ async function main(): Promise<number> {
       if (!isReason(err, 'AlreadyExists')) throw err;
     });
     informer = new Informer({ client, nats, info: POD, namespace: NAMESPACE });
+    informer.addHandlers({ onAdd: (p) => podObserver.current?.(p), onUpdate: (_, p) => podObserver.current?.(p) });
     await informer.start();
     log(`${nodeCount} nodes Ready; pod informer synced`);
 
@@ -763,7 +770,7 @@ async function main(): Promise<number> {
     }
     const results: RunResult[] = [];
     for (let run = 1; run <= opts.runs; run++) {
-      const r = await oneRun(run, opts, client, informer, cluster, profiler);
+      const r = await oneRun(run, opts, client, cluster, profiler);
       results.push(r);
       reportRun(r, opts);
       await cleanup(client, informer);
