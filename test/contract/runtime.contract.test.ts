@@ -570,6 +570,19 @@ describe('RuntimeService/ExecSync', () => {
     expect(cat.exit_code).toBe(0);
   });
 
+  test('ExecSync - arguments are path-mapped before the command is resolved: a script on a volume runs by its container path', async () => {
+    const sb = await sandbox('execvol');
+    const vol = path.join(sb.podDir, 'volumes', 'scripts');
+    fs.mkdirSync(vol, { recursive: true });
+    fs.writeFileSync(path.join(vol, 'check.sh'), '#!/bin/sh\necho "checked $1 in $(pwd)"\n', { mode: 0o755 });
+    const c = await run(sb.id, shell('app', 'sleep 1000', { mounts: [{ container_path: '/scripts', host_path: vol, volume_name: 'scripts' }], working_dir: '/scripts' }));
+    const r = await rpc.exec(c, ['/scripts/check.sh', '/scripts/x']);
+    expect(Buffer.from(r.stderr!).toString()).toBe('');
+    expect(Buffer.from(r.stdout!).toString()).toBe(`checked ${vol}/x in ${vol}\n`);
+    expect(r.exit_code).toBe(0);
+    await rpc.stop(c, 0);
+  });
+
   test('ExecSync - a missing command exits 126; timeout is DEADLINE_EXCEEDED and kills the command', async () => {
     const missing = await rpc.exec(c, ['no-such-command-kubemu']);
     expect(missing.exit_code).toBe(126);
