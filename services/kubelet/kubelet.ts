@@ -110,6 +110,8 @@ export class Kubelet {
   private readonly queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 10_000 });
   private readonly byUid = new Map<string, Pod>();
   private readonly memory = new Map<string, PodMemory>();
+  /** The resourceVersion of the kubelet's last status write per pod uid. */
+  private readonly ownWrites = new Map<string, string>();
   private readonly backoff: Backoff;
   private readonly recorder: EventRecorder;
   private readonly log: Logger;
@@ -148,7 +150,11 @@ export class Kubelet {
   async start(): Promise<void> {
     this.pods.addHandlers({
       onAdd: (p) => this.track(p),
-      onUpdate: (_o, p) => this.track(p),
+      onUpdate: (_o, p) => {
+        // The echo of our own status write changes nothing to sync.
+        if (p.metadata?.resourceVersion && this.ownWrites.get(p.metadata.uid ?? '') === p.metadata.resourceVersion) return void this.byUid.set(p.metadata.uid ?? '', p);
+        this.track(p);
+      },
       onDelete: (p) => {
         const uid = p.metadata?.uid ?? '';
         this.byUid.delete(uid);
@@ -280,7 +286,8 @@ export class Kubelet {
     }
 
     const sandbox = await this.ensureSandbox(pod, rt);
-    let current = sandbox.fresh ? await this.opts.runtime.podState(uid) : rt;
+    // A new sandbox changes nothing else the runtime holds for the pod: no need to read it all again.
+    let current: RuntimePod = sandbox.fresh ? { sandboxes: [...rt.sandboxes, sandbox.status], containers: rt.containers } : rt;
     const podIP = sandbox.status.ip ?? '';
 
     let volumes: PreparedVolumes;
@@ -711,6 +718,7 @@ export class Kubelet {
     for (const c of rt.containers) await this.opts.runtime.removeContainer(c.id).catch(() => undefined);
     for (const s of rt.sandboxes) await this.opts.runtime.removePodSandbox(s.id ?? '');
     this.memory.delete(uid);
+    this.ownWrites.delete(uid);
     this.backoff.forgetPrefix(`${uid}/`);
     this.backoff.forgetPrefix(`pull/${uid}/`);
   }
@@ -730,7 +738,8 @@ export class Kubelet {
     });
     if (!statusChanged(pod.status, status)) return status;
     try {
-      await this.opts.client.updateStatus(POD, { ...pod, status });
+      const written = await this.opts.client.updateStatus(POD, { ...pod, status });
+      if (written.metadata?.resourceVersion) this.ownWrites.set(uid, written.metadata.resourceVersion);
     } catch (err) {
       // A newer pod (or its deletion) is on its way through the informer and queues another sync.
       if (!isReason(err, 'Conflict') && !isReason(err, 'NotFound')) throw err;
