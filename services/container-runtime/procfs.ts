@@ -67,9 +67,25 @@ export function readStat(pid: number): ProcStat | undefined {
   }
 }
 
+/**
+ * The private resident memory of a process: /proc/<pid>/statm resident minus shared pages, i.e.
+ * anonymous memory. File-backed pages (the node binary, mapped by every node process and kept in
+ * the page cache) are left out, as a memory cgroup would not charge them to the container: a
+ * kubemu nginx is ~7 MiB here, not the ~45 MiB its RSS says. 0 when the process is gone. Never throws.
+ */
+export function privateResidentBytes(pid: number): number {
+  try {
+    const [, resident, shared] = fs.readFileSync(`/proc/${pid}/statm`, 'latin1').split(' ').map(Number);
+    return Number.isFinite(resident) && Number.isFinite(shared) ? Math.max(0, resident - shared) * PAGE_SIZE : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** The resource use of one process group at one moment. */
 export interface GroupUsage {
   pids: number[];
+  /** Sum of privateResidentBytes over the members. */
   rssBytes: number;
   /** utime + stime + cutime + cstime over the members, nanoseconds. */
   cpuNanos: number;
@@ -77,7 +93,7 @@ export interface GroupUsage {
 
 /**
  * One pass over /proc: the usage of each group in `pgids` that has live members (groups without
- * any are absent). Zombies count with rss 0. Synchronous (a few ms for a thousand processes);
+ * any are absent). Zombies count with rss 0. Synchronous (one read per process, tens of µs each in some sandboxes);
  * never throws.
  */
 export function scanGroups(pgids: ReadonlySet<number>): Map<number, GroupUsage> {
@@ -98,7 +114,7 @@ export function scanGroups(pgids: ReadonlySet<number>): Map<number, GroupUsage> 
     let g = out.get(stat.pgid);
     if (!g) out.set(stat.pgid, (g = { pids: [], rssBytes: 0, cpuNanos: 0 }));
     g.pids.push(stat.pid);
-    g.rssBytes += Math.max(0, stat.rssPages) * PAGE_SIZE;
+    g.rssBytes += stat.rssPages > 0 ? privateResidentBytes(stat.pid) : 0;
     g.cpuNanos += (stat.utime + stat.stime + stat.cutime + stat.cstime) * nanosPerTick;
   }
   return out;
@@ -116,7 +132,7 @@ export function groupUsageOf(pgid: number, pids: Iterable<number>): GroupUsage {
     const stat = readStat(pid);
     if (!stat || stat.pgid !== pgid) continue;
     g.pids.push(pid);
-    g.rssBytes += Math.max(0, stat.rssPages) * PAGE_SIZE;
+    g.rssBytes += stat.rssPages > 0 ? privateResidentBytes(stat.pid) : 0;
     g.cpuNanos += (stat.utime + stat.stime + stat.cutime + stat.cstime) * nanosPerTick;
   }
   return g;
