@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ContainerRuntime } from '../../services/container-runtime/runtime';
-import { killLeftoverGroup, parseStat, readStat } from '../../services/container-runtime/procfs';
+import { killLeftoverGroup, parseStat, privateResidentBytes, readStat } from '../../services/container-runtime/procfs';
 import { StateStore } from '../../services/container-runtime/state';
 import { Logger } from '../../services/lib/log';
 
@@ -91,6 +91,13 @@ describe('procfs', () => {
     const s = parseStat(`4242 (my (odd) name) ${fields.join(' ')} 0 0`);
     expect(s).toEqual({ pid: 4242, ppid: 1, pgid: 4242, utime: 7, stime: 3, cutime: 2, cstime: 1, startTime: 123456, rssPages: 250 });
     expect(parseStat('nonsense')).toBeUndefined();
+  });
+
+  test('privateResidentBytes - anonymous memory only: above zero, below the RSS; 0 for a gone process', () => {
+    const mine = privateResidentBytes(process.pid);
+    expect(mine).toBeGreaterThan(0);
+    expect(mine).toBeLessThan(process.memoryUsage().rss);
+    expect(privateResidentBytes(2 ** 22 + 1)).toBe(0);
   });
 
   test('killLeftoverGroup - kills the recorded group, spares a pid whose start time differs', async () => {
