@@ -10,6 +10,7 @@
  *   kube-apiserver-i  gRPC +300+i     (REST API +400+i, reserved)
  *   kube-scheduler-i  health +500+i
  *   container-runtime-node-N  gRPC +600+N-1      kubelet-node-N  gRPC (logs/exec/stats, health) +700+N-1
+ *   kube-controller-manager-i  health +800+i
  * New components are one row in COMPONENTS below.
  */
 import * as crypto from 'crypto';
@@ -597,7 +598,28 @@ const COMPONENTS: ComponentDef[] = [
       });
     },
   },
-  // Later, one row each: kube-controller-manager (tier 2), kube-proxy (tier 3), addons (tier 4).
+  {
+    component: 'kube-controller-manager',
+    tier: 2,
+    count: (p) => p.topology.controllerManagers ?? 0,
+    portOffsets: { health: 800 },
+    build: (p, ctx) => {
+      const address = `${HOST}:${p.ports.health}`;
+      return nodeServiceSpec({
+        name: p.name,
+        component: 'kube-controller-manager',
+        index: p.index,
+        tier: 2,
+        main: 'services/kube-controller-manager/main.ts',
+        ports: { health: p.ports.health },
+        address,
+        env: { ...componentEnv(p.name, ctx.cluster), KUBEMU_CONTROLLER_MANAGER_HEALTH_LISTEN: address },
+        health: { kind: 'grpc', address },
+        root: ctx.root,
+      });
+    },
+  },
+  // Later, one row each: kube-proxy (tier 3), addons (tier 4).
 ];
 
 /**

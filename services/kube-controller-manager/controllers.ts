@@ -1,0 +1,8 @@
+/**
+ * Every controller the controller-manager runs, one row each (kube-controller-manager's
+ * --controllers list). A controller lives in its own folder and exports its descriptor.
+ */
+import { ControllerDescriptor } from './context';
+
+export const CONTROLLERS: ControllerDescriptor[] = [
+];
