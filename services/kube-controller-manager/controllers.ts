@@ -3,8 +3,10 @@
  * --controllers list). A controller lives in its own folder and exports its descriptor.
  */
 import { ControllerDescriptor } from './context';
+import { endpointsController } from './endpoints/controller';
 import { replicaSetController } from './replicaset/replicaset';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
+  endpointsController,
   replicaSetController,
 ];

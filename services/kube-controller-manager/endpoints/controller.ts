@@ -1,0 +1,180 @@
+/**
+ * The endpoints controller (pkg/controller/endpoint): for every Service with a selector, an
+ * Endpoints object of the same name listing the selected pods' IPs, ready ones as addresses and
+ * the others as notReadyAddresses, on every Service port resolved per pod. Services without a
+ * selector are left alone (their Endpoints are the user's); Endpoints of a Service that is gone
+ * are deleted.
+ */
+import { ApiClient } from '../../lib/apiclient';
+import { isReason } from '../../lib/errors';
+import { Endpoints, Pod, Service } from '../../lib/generated/kubemu/core/v1/core';
+import { Informer, NAMESPACE_INDEX } from '../../lib/informer';
+import { labelSelectorFromSet } from '../../lib/labels';
+import { Logger } from '../../lib/log';
+import { objectKey, resourceForCase } from '../../lib/resources';
+import { ControllerDescriptor } from '../context';
+import { ReconcileLoop } from '../loop';
+import { buildSubsets } from './subsets';
+
+const ENDPOINTS = resourceForCase('endpoints');
+
+/** Kubernetes' v1.EndpointsLastChangeTriggerTime annotation. */
+export const LAST_CHANGE_TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
+/** Kubernetes' v1.IsHeadlessService label. */
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
+
+export interface EndpointsDeps {
+  services: Pick<Informer<'service'>, 'get'>;
+  pods: Pick<Informer<'pod'>, 'byIndex'>;
+  endpoints: Pick<Informer<'endpoints'>, 'get'>;
+  client: Pick<ApiClient, 'create' | 'update' | 'delete'>;
+  recorder: { record(obj: Endpoints, type: 'Normal' | 'Warning', reason: string, action: string, message: string): Promise<void> };
+  log: Logger;
+  /** When the first change not yet synced was seen for a service key (the trigger time tracker). */
+  triggerTime(key: string): number | undefined;
+}
+
+function sameJSON(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function labelsEqual(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
+  const ak = Object.keys(a ?? {});
+  return ak.length === Object.keys(b).length && ak.every((k) => a![k] === b[k]);
+}
+
+/**
+ * The labels Kubernetes gives a Service's Endpoints: the Service's own, plus the headless marker
+ * for a headless Service. Kubernetes tests "no cluster IP set"; only clusterIP None counts here,
+ * since a Service may not have its IP allocated yet in kubemu.
+ */
+export function endpointsLabels(svc: Service): Record<string, string> {
+  const labels = { ...(svc.metadata?.labels ?? {}) };
+  if (svc.spec?.clusterIP === 'None') labels[HEADLESS_LABEL] = '';
+  else delete labels[HEADLESS_LABEL];
+  return labels;
+}
+
+/**
+ * Syncs the Endpoints of Service `key` (syncService): deletes them when the Service is gone,
+ * leaves selectorless Services alone, otherwise creates or updates them when subsets or labels
+ * differ. Throws on API errors (the loop retries), except a create refused because the namespace
+ * is terminating.
+ */
+export async function reconcileEndpoints(d: EndpointsDeps, key: string): Promise<void> {
+  const [namespace, name] = key.split('/');
+  const svc = d.services.get(key);
+  if (!svc) {
+    try {
+      await d.client.delete(ENDPOINTS, namespace, name);
+      d.log.info('deleted endpoints of a deleted service', { key });
+    } catch (err) {
+      if (!isReason(err, 'NotFound')) throw err;
+    }
+    return;
+  }
+  const selector = svc.spec?.selector;
+  if (!selector || Object.keys(selector).length === 0) return;
+  const sel = labelSelectorFromSet(selector);
+  const pods = d.pods.byIndex(NAMESPACE_INDEX, namespace).filter((p) => sel.matches(p.metadata?.labels));
+  const subsets = buildSubsets(svc, pods);
+  const current = d.endpoints.get(key);
+  const labels = endpointsLabels(svc);
+  if (current && sameJSON(current.subsets ?? [], subsets) && labelsEqual(current.metadata?.labels, labels)) return;
+
+  const annotations = { ...(current?.metadata?.annotations ?? {}) };
+  const trigger = d.triggerTime(key);
+  if (trigger !== undefined) annotations[LAST_CHANGE_TRIGGER_TIME] = new Date(trigger).toISOString();
+  else delete annotations[LAST_CHANGE_TRIGGER_TIME];
+  const next: Endpoints = {
+    ...(current ?? {}),
+    metadata: { ...(current?.metadata ?? { name, namespace }), labels, annotations },
+    subsets,
+  };
+  try {
+    if (current) await d.client.update(ENDPOINTS, next);
+    else await d.client.create(ENDPOINTS, next);
+  } catch (err) {
+    // The namespace is terminating: nothing to create there any more.
+    if (!current && (isReason(err, 'Forbidden') || isReason(err, 'NotFound'))) return;
+    if (isReason(err, 'Conflict') || isReason(err, 'AlreadyExists')) throw err;
+    void d.recorder.record(
+      next,
+      'Warning',
+      current ? 'FailedToUpdateEndpoint' : 'FailedToCreateEndpoint',
+      '',
+      current ? `Failed to update endpoint ${key}: ${(err as Error).message}` : `Failed to create endpoint for service ${key}: ${(err as Error).message}`,
+    );
+    throw err;
+  }
+  d.log.debug('endpoints synced', { key, subsets: subsets.length });
+}
+
+/** The endpoints controller's row (--controllers endpoint). */
+export const endpointsController: ControllerDescriptor = {
+  name: 'endpoint',
+  create(ctx) {
+    const services = ctx.informers.informer('service');
+    const pods = ctx.informers.informer('pod');
+    const endpoints = ctx.informers.informer('endpoints');
+    const log = ctx.log.with({ controller: 'endpoint' });
+    const pending = new Map<string, number>();
+    const deps: EndpointsDeps = {
+      services,
+      pods,
+      endpoints,
+      client: ctx.client,
+      recorder: ctx.recorder('endpoint-controller'),
+      log,
+      triggerTime: (k) => pending.get(k),
+    };
+    const loop = new ReconcileLoop({
+      name: 'endpoint',
+      log,
+      reconcile: async (key) => {
+        const seen = pending.get(key);
+        await reconcileEndpoints(deps, key);
+        // Only a change seen before this sync started is accounted for by it.
+        if (pending.get(key) === seen) pending.delete(key);
+      },
+    });
+    const touch = (key: string) => {
+      if (!pending.has(key)) pending.set(key, ctx.now());
+      loop.enqueue(key);
+    };
+    const servicesOf = (pod: Pod): string[] =>
+      services
+        .byIndex(NAMESPACE_INDEX, pod.metadata?.namespace ?? '')
+        .filter((s) => s.spec?.selector && Object.keys(s.spec.selector).length && labelSelectorFromSet(s.spec.selector).matches(pod.metadata?.labels))
+        .map((s) => objectKey(s));
+    services.addHandlers({
+      onAdd: (s) => touch(objectKey(s)),
+      onUpdate: (_o, s) => touch(objectKey(s)),
+      onDelete: (s) => touch(objectKey(s)),
+    });
+    pods.addHandlers({
+      onAdd: (p) => servicesOf(p).forEach(touch),
+      onUpdate: (o, p) => {
+        if (o.metadata?.resourceVersion === p.metadata?.resourceVersion) return;
+        new Set([...servicesOf(o), ...servicesOf(p)]).forEach(touch);
+      },
+      onDelete: (p) => servicesOf(p).forEach(touch),
+    });
+    endpoints.addHandlers({
+      // Recreated when someone else removed them.
+      onDelete: (e) => {
+        if (services.get(objectKey(e))) loop.enqueue(objectKey(e));
+      },
+    });
+    return {
+      run: () => {
+        // checkLeftoverEndpoints: Endpoints of Services deleted while no controller ran are removed
+        // (except leader-election records, which Kubernetes still skips).
+        for (const e of endpoints.list()) {
+          if (!services.get(objectKey(e)) && !e.metadata?.annotations?.['control-plane.alpha.kubernetes.io/leader']) loop.enqueue(objectKey(e));
+        }
+        return loop.run();
+      },
+    };
+  },
+};
