@@ -49,30 +49,18 @@ export function newNodeInfo(node: Node, pods: Iterable<Pod> = []): NodeInfo {
   return info;
 }
 
-function recompute(info: NodeInfo): void {
-  info.requested = { milliCPU: 0, memory: 0 };
-  info.nonZeroRequested = { milliCPU: 0, memory: 0 };
+function recomputePorts(info: NodeInfo): void {
   info.usedPorts = [];
-  for (const p of info.pods.values()) {
-    const r = podRequest(p);
-    const nz = podRequest(p, true);
-    info.requested.milliCPU += r.milliCPU;
-    info.requested.memory += r.memory;
-    info.nonZeroRequested.milliCPU += nz.milliCPU;
-    info.nonZeroRequested.memory += nz.memory;
-    info.usedPorts.push(...podHostPorts(p));
-  }
+  for (const p of info.pods.values()) info.usedPorts.push(...podHostPorts(p));
 }
 
-/** Adds (or replaces, by key) a pod and updates the sums. Mutates info. */
+/**
+ * Adds (or replaces, by key) a pod and updates the sums. Mutates info. Incremental (O(1) unless
+ * host ports are involved): informer updates of bound pods replace pods all the time.
+ */
 export function addPod(info: NodeInfo, pod: Pod): void {
-  const key = podKey(pod);
-  if (info.pods.has(key)) {
-    info.pods.set(key, pod);
-    recompute(info);
-    return;
-  }
-  info.pods.set(key, pod);
+  removePod(info, podKey(pod));
+  info.pods.set(podKey(pod), pod);
   const r = podRequest(pod);
   const nz = podRequest(pod, true);
   info.requested.milliCPU += r.milliCPU;
@@ -82,10 +70,19 @@ export function addPod(info: NodeInfo, pod: Pod): void {
   info.usedPorts.push(...podHostPorts(pod));
 }
 
-/** Removes a pod by key; returns whether it was there. Mutates info. */
+/** Removes a pod by key; returns whether it was there. Mutates info. Incremental, as addPod. */
 export function removePod(info: NodeInfo, pod: Pod | string): boolean {
   const key = typeof pod === 'string' ? pod : podKey(pod);
-  if (!info.pods.delete(key)) return false;
-  recompute(info);
+  const old = info.pods.get(key);
+  if (!old) return false;
+  info.pods.delete(key);
+  // Requests are integers (millicores, bytes): subtracting is exact.
+  const r = podRequest(old);
+  const nz = podRequest(old, true);
+  info.requested.milliCPU -= r.milliCPU;
+  info.requested.memory -= r.memory;
+  info.nonZeroRequested.milliCPU -= nz.milliCPU;
+  info.nonZeroRequested.memory -= nz.memory;
+  if (podHostPorts(old).length) recomputePorts(info);
   return true;
 }

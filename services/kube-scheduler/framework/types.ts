@@ -41,6 +41,11 @@ export type FilterResult = string[] | undefined;
 /** A filter plugin (Kubernetes' FilterPlugin). Must not mutate its arguments. */
 export interface FilterPlugin {
   name: string;
+  /**
+   * PreFilter: false when the filter passes every node for this pod (e.g. no host ports asked
+   * for), so the cycle leaves it out (Kubernetes' PreFilter returning Skip). Absent = always run.
+   */
+  applies?(pod: Pod): boolean;
   filter(pod: Pod, nodeInfo: NodeInfo): FilterResult;
 }
 

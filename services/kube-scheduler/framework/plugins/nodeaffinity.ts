@@ -79,6 +79,7 @@ export function podMatchesNodeSelectorAndAffinityTerms(pod: Pod, node: Node): bo
 
 export const nodeAffinityFilter: FilterPlugin = {
   name: 'NodeAffinity',
+  applies: (pod) => Object.keys(pod.spec?.nodeSelector ?? {}).length > 0 || !!pod.spec?.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution,
   filter: (pod, nodeInfo) => (podMatchesNodeSelectorAndAffinityTerms(pod, nodeInfo.node) ? undefined : [ERR_REASON_POD]),
 };
 

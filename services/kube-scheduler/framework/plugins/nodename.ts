@@ -5,6 +5,7 @@ export const ERR_REASON_NODE_NAME = "node(s) didn't match the requested node nam
 
 export const nodeName: FilterPlugin = {
   name: 'NodeName',
+  applies: (pod) => !!pod.spec?.nodeName,
   filter(pod, nodeInfo) {
     const want = pod.spec?.nodeName;
     if (!want || want === nodeInfo.node.metadata?.name) return undefined;

@@ -11,6 +11,7 @@ function conflicts(a: HostPort, b: HostPort): boolean {
 
 export const nodePorts: FilterPlugin = {
   name: 'NodePorts',
+  applies: (pod) => podHostPorts(pod).length > 0,
   filter(pod, nodeInfo) {
     const want = podHostPorts(pod);
     if (want.length === 0) return undefined;
