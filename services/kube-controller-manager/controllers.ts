@@ -3,10 +3,12 @@
  * --controllers list). A controller lives in its own folder and exports its descriptor.
  */
 import { ControllerDescriptor } from './context';
+import { persistentVolumeBinderController } from './volume/controller';
 import { endpointsController } from './endpoints/controller';
 import { replicaSetController } from './replicaset/replicaset';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
+  persistentVolumeBinderController,
   endpointsController,
   replicaSetController,
 ];
