@@ -6,9 +6,13 @@ import { ControllerDescriptor } from './context';
 import { persistentVolumeBinderController } from './volume/controller';
 import { endpointsController } from './endpoints/controller';
 import { replicaSetController } from './replicaset/replicaset';
+import { jobController } from './job/controller';
+import { ttlAfterFinishedController } from './ttlafterfinished/controller';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
   persistentVolumeBinderController,
   endpointsController,
   replicaSetController,
+  jobController,
+  ttlAfterFinishedController,
 ];
