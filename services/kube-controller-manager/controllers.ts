@@ -3,16 +3,14 @@
  * --controllers list). A controller lives in its own folder and exports its descriptor.
  */
 import { ControllerDescriptor } from './context';
+import { garbageCollectorController } from './garbagecollector/controller';
 import { persistentVolumeBinderController } from './volume/controller';
 import { endpointsController } from './endpoints/controller';
 import { replicaSetController } from './replicaset/replicaset';
-import { jobController } from './job/controller';
-import { ttlAfterFinishedController } from './ttlafterfinished/controller';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
+  garbageCollectorController,
   persistentVolumeBinderController,
   endpointsController,
   replicaSetController,
-  jobController,
-  ttlAfterFinishedController,
 ];
