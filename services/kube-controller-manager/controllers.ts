@@ -7,10 +7,14 @@ import { garbageCollectorController } from './garbagecollector/controller';
 import { persistentVolumeBinderController } from './volume/controller';
 import { endpointsController } from './endpoints/controller';
 import { replicaSetController } from './replicaset/replicaset';
+import { jobController } from './job/controller';
+import { ttlAfterFinishedController } from './ttlafterfinished/controller';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
   garbageCollectorController,
   persistentVolumeBinderController,
   endpointsController,
   replicaSetController,
+  jobController,
+  ttlAfterFinishedController,
 ];
