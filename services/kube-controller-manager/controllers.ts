@@ -9,6 +9,7 @@ import { garbageCollectorController } from './garbagecollector/controller';
 import { persistentVolumeBinderController } from './volume/controller';
 import { endpointsController } from './endpoints/controller';
 import { replicaSetController } from './replicaset/replicaset';
+import { deploymentController } from './deployment/deployment';
 import { jobController } from './job/controller';
 import { ttlAfterFinishedController } from './ttlafterfinished/controller';
 
@@ -19,6 +20,7 @@ export const CONTROLLERS: ControllerDescriptor[] = [
   persistentVolumeBinderController,
   endpointsController,
   replicaSetController,
+  deploymentController,
   jobController,
   ttlAfterFinishedController,
 ];
