@@ -11,6 +11,7 @@ import { killGroupNow, makeTempDir, removeTempDir, trackGroup, untrackGroup } fr
 import { freePortBase } from './ports';
 
 const CLUSTER_JS = path.join(repoRoot(), 'dist', 'scripts', 'cluster.js');
+const PM2_JS = path.join(repoRoot(), 'node_modules', 'pm2', 'bin', 'pm2');
 
 /** What `cluster.js status --json` reports. */
 export interface StatusJson {
@@ -37,6 +38,8 @@ export interface E2ECluster {
   addresses(component: string): Promise<string[]>;
   /** The pid of process `name` now (undefined when it is not running). */
   pid(name: string): Promise<number | undefined>;
+  /** Runs this cluster's pm2 (`stop kubelet-node-2`, `start kubelet-node-2`): a component kept down, as systemctl stop. */
+  pm2(args: string[]): Promise<ClusterRun>;
   /** `reset`, then kills whatever is left and removes the folder. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -67,9 +70,9 @@ export async function prepareCluster(profile = 'demo'): Promise<E2ECluster> {
   const seenPids = new Set<number>();
   let last: StatusJson | undefined;
 
-  const run = (args: string[], timeoutMs = 180000): Promise<ClusterRun> =>
+  const exec = (file: string, args: string[], timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<ClusterRun> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLUSTER_JS, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [file, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -80,6 +83,7 @@ export async function prepareCluster(profile = 'demo'): Promise<E2ECluster> {
         resolve({ code, output });
       });
     });
+  const run = (args: string[], timeoutMs = 180000) => exec(CLUSTER_JS, args, timeoutMs);
 
   const status = async () => {
     const { code, output } = await run(['status', '--json'], 60000);
@@ -106,6 +110,7 @@ export async function prepareCluster(profile = 'demo'): Promise<E2ECluster> {
       return report.processes.filter((p) => p.component === component).map((p) => p.address);
     },
     pid: async (name) => (await status()).report.processes.find((p) => p.name === name)?.pid ?? undefined,
+    pm2: (args) => exec(PM2_JS, args, 60000, { PM2_HOME: path.join(stateDir, 'pm2') }),
     destroy: async () => {
       if (destroyed) return;
       destroyed = true;

@@ -14,11 +14,11 @@ import {
 
 const settings = { stateDir: '/tmp/kubemu-topology-unit', portBase: 30000, profile: 'demo' };
 
-test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers and 3 nodes on the documented ports', () => {
+test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers, 2 controller-managers and 3 nodes on the documented ports', () => {
   const t = buildTopology(settings);
   expect(t.processes.map((p) => p.name)).toEqual([
     'etcd-0', 'etcd-1', 'etcd-2', 'nats-0', 'nats-1', 'nats-2', 'kube-apiserver-0', 'kube-apiserver-1', 'kube-scheduler-0', 'kube-scheduler-1',
-    'container-runtime-node-1', 'container-runtime-node-2', 'container-runtime-node-3', 'kubelet-node-1', 'kubelet-node-2', 'kubelet-node-3',
+    'container-runtime-node-1', 'container-runtime-node-2', 'container-runtime-node-3', 'kube-controller-manager-0', 'kube-controller-manager-1', 'kubelet-node-1', 'kubelet-node-2', 'kubelet-node-3',
   ]);
   const byName = new Map(t.processes.map((p) => [p.name, p]));
   expect(byName.get('etcd-2')!.ports).toEqual({ client: 30102, peer: 30112 });
@@ -26,6 +26,7 @@ test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 sched
   expect(byName.get('kube-apiserver-1')!.ports).toEqual({ grpc: 30301, http: 30401 });
   expect(byName.get('kube-scheduler-1')!.ports).toEqual({ health: 30501 });
   expect(byName.get('kube-scheduler-0')!.env.KUBEMU_SCHEDULER_HEALTH_LISTEN).toBe('127.0.0.1:30500');
+  expect(byName.get('kube-controller-manager-1')!.ports).toEqual({ health: 30801 });
   expect(byName.get('container-runtime-node-2')!.ports).toEqual({ grpc: 30601 });
   expect(byName.get('container-runtime-node-2')!.env.KUBEMU_RUNTIME_ROOT).toBe('/tmp/kubemu-topology-unit/nodes/node-2/runtime');
   // Each kubelet talks to its own node's runtime.
