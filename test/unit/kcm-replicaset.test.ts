@@ -62,7 +62,7 @@ class FakeClient {
     if (this.failCreates > 0) {
       this.failCreates--;
       this.calls.push({ verb: 'create-failed', resource: info.resource });
-      throw errors.forbidden('pods', '', 'exceeded quota: compute-resources');
+      throw errors.forbidden('pods', '', 'web-xxxxx', 'exceeded quota: compute-resources');
     }
     const name = `${obj.metadata?.generateName}${String(++this.n).padStart(5, 'x')}`;
     const created = { ...obj, metadata: { ...obj.metadata, name, uid: `uid-${name}`, resourceVersion: '100' } };
@@ -83,7 +83,7 @@ class FakeClient {
   }
   async get(_info: { resource: string }, ns: string, name: string) {
     const rs = this.rsStore.get(`${ns}/${name}`);
-    if (!rs) throw errors.notFound('replicasets', name);
+    if (!rs) throw errors.notFound('replicasets', 'apps', name);
     return rs;
   }
   of(verb: string) {
