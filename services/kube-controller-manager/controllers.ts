@@ -3,6 +3,7 @@
  * --controllers list). A controller lives in its own folder and exports its descriptor.
  */
 import { ControllerDescriptor } from './context';
+import { taintEvictionController } from './nodelifecycle/tainteviction';
 import { daemonSetController } from './daemonset/controller';
 import { namespaceController } from './namespace/controller';
 import { statefulSetController } from './statefulset/controller';
@@ -15,6 +16,7 @@ import { jobController } from './job/controller';
 import { ttlAfterFinishedController } from './ttlafterfinished/controller';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
+  taintEvictionController,
   daemonSetController,
   namespaceController,
   statefulSetController,
