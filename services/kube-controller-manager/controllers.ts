@@ -3,6 +3,7 @@
  * --controllers list). A controller lives in its own folder and exports its descriptor.
  */
 import { ControllerDescriptor } from './context';
+import { nodeLifecycleController } from './nodelifecycle/controller';
 import { taintEvictionController } from './nodelifecycle/tainteviction';
 import { daemonSetController } from './daemonset/controller';
 import { namespaceController } from './namespace/controller';
@@ -16,6 +17,7 @@ import { jobController } from './job/controller';
 import { ttlAfterFinishedController } from './ttlafterfinished/controller';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
+  nodeLifecycleController,
   taintEvictionController,
   daemonSetController,
   namespaceController,
