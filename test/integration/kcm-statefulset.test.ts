@@ -4,7 +4,8 @@
  * never exists before web-0 is Ready), each with its hostname, subdomain and its own bound claim;
  * a deleted pod comes back under its name with its claim; scale-down goes in reverse and keeps
  * the claims; a rolling update with a partition replaces only the ordinals at or above it,
- * highest first.
+ * highest first; persistentVolumeClaimRetentionPolicy Delete removes claims on scale-down and
+ * with the set (through the garbage collector).
  */
 import { StatefulSet } from '../../services/lib/generated/kubemu/apps/v1/apps';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -12,6 +13,7 @@ import { Informer } from '../../services/lib/informer';
 import { resourceForCase } from '../../services/lib/resources';
 import { statefulSetController } from '../../services/kube-controller-manager/statefulset/controller';
 import { persistentVolumeBinderController } from '../../services/kube-controller-manager/volume/controller';
+import { garbageCollectorController } from '../../services/kube-controller-manager/garbagecollector/controller';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(90000);
@@ -30,7 +32,7 @@ const history: string[] = [];
 const ready = (p: Pod) => p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [statefulSetController, persistentVolumeBinderController] });
+  env = await startWorkloadEnv({ controllers: [statefulSetController, persistentVolumeBinderController, garbageCollectorController] });
   pods = new Informer({ client: env.client, nats: env.nats, info: POD });
   pods.addHandlers({
     onAdd: (p) => history.push(`ADDED ${p.metadata?.name}`),
@@ -200,4 +202,22 @@ test('statefulset - Parallel creates all pods at once', async () => {
   // All three were created before the first became Ready.
   const firstReady = later.findIndex((e) => e.startsWith('READY par-'));
   expect(['ADDED par-0', 'ADDED par-1', 'ADDED par-2'].every((e) => later.indexOf(e) >= 0 && later.indexOf(e) < firstReady)).toBe(true);
+});
+
+test('statefulset - retention policy Delete: claims go with scaled-down pods and with the set', async () => {
+  const s = set('cache', 2);
+  s.spec!.persistentVolumeClaimRetentionPolicy = { whenDeleted: 'Delete', whenScaled: 'Delete' };
+  const created = await env.client.create(STS, s);
+  await until('2 ready cache pods', () => (readyNames('cache').length === 2 ? true : undefined));
+  const claim0 = await until('claim data-cache-0', () => env.client.tryGet(PVC, NS, 'data-cache-0'));
+  expect(claim0.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'StatefulSet', name: 'cache', uid: created.metadata?.uid })]);
+
+  const cur = await env.client.get(STS, NS, 'cache');
+  cur.spec!.replicas = 1;
+  await env.client.update(STS, cur);
+  await until('claim data-cache-1 deleted with its pod', async () => ((await env.client.tryGet(PVC, NS, 'data-cache-1')) ? undefined : true));
+  expect(await env.client.tryGet(PVC, NS, 'data-cache-0')).toBeDefined();
+
+  await env.client.delete(STS, NS, 'cache');
+  await until('claim data-cache-0 deleted with the set', async () => ((await env.client.tryGet(PVC, NS, 'data-cache-0')) ? undefined : true));
 });

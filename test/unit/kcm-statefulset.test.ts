@@ -7,6 +7,7 @@ import { PersistentVolumeClaim, Pod } from '../../services/lib/generated/kubemu/
 import { logger } from '../../services/lib/log';
 import { KubeObject } from '../../services/lib/resources';
 import {
+  claimOwnerRefs,
   claimsFor,
   newStatefulSetPod,
   nextRollingUpdateStep,
@@ -61,6 +62,24 @@ describe('statefulset - identity', () => {
     const [c] = claimsFor(sts(), 1);
     expect(c.metadata).toMatchObject({ name: 'data-web-1', namespace: 'default', labels: { tier: 'db', app: 'web' } });
     expect(c.metadata?.ownerReferences).toBeUndefined();
+  });
+
+  test.each([
+    ['Retain', 'Retain', 1, []],
+    ['Delete', 'Retain', 1, ['StatefulSet web']],
+    ['Delete', 'Retain', 5, ['StatefulSet web']],
+    ['Retain', 'Delete', 1, []],
+    ['Retain', 'Delete', 5, ['Pod web-5']],
+    ['Delete', 'Delete', 5, ['Pod web-5']],
+    ['Delete', 'Delete', 1, ['StatefulSet web']],
+  ])('retention whenDeleted %s whenScaled %s, ordinal %d of 3: claim owners %j', (whenDeleted, whenScaled, ordinal, want) => {
+    const set = sts(3, { persistentVolumeClaimRetentionPolicy: { whenDeleted, whenScaled } });
+    const pod = newStatefulSetPod(set, set.spec!.template, 'r', ordinal);
+    pod.metadata!.uid = 'pod-uid';
+    const [claim] = claimsFor(set, ordinal);
+    // A foreign owner is always kept; a stale pod reference is dropped when not wanted.
+    claim.metadata!.ownerReferences = [{ kind: 'Thing', name: 'x', uid: 'x' }, { kind: 'Pod', name: `web-${ordinal}`, uid: 'old' }];
+    expect((claimOwnerRefs(set, claim, pod, ordinal) ?? []).map((r) => `${r.kind} ${r.name}`)).toEqual(['Thing x', ...want]);
   });
 
   test('revision names: <set>-<safe-encoded fnv32a>, stable across key order, different per template', () => {

@@ -27,6 +27,8 @@ import { ControllerDescriptor } from '../context';
 import { ReconcileLoop } from '../loop';
 import { controllerOf, isPodAvailable, isPodReady } from '../podutil';
 import {
+  canonicalJson,
+  claimOwnerRefs,
   claimsFor,
   newStatefulSetPod,
   nextRollingUpdateStep,
@@ -46,7 +48,7 @@ export const COMPONENT = 'statefulset-controller';
 export const PODS_BY_STATEFULSET = 'statefulset-controller/owner';
 
 export interface StatefulSetDeps {
-  client: Pick<ApiClient, 'create' | 'delete' | 'get' | 'updateStatus'>;
+  client: Pick<ApiClient, 'create' | 'delete' | 'get' | 'update' | 'updateStatus'>;
   sets: { get(key: string): StatefulSet | undefined };
   pods: { byIndex(name: string, value: string): Pod[] };
   claims: { get(key: string): PersistentVolumeClaim | undefined };
@@ -167,7 +169,10 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
         continue;
       }
       if (st === 'terminating' && monotonic) return;
-      if (st !== 'terminating' && !(await createClaims(d, set, ord, pod!.metadata?.name ?? ''))) return;
+      if (st !== 'terminating') {
+        if (!(await createClaims(d, set, ord, pod!.metadata?.name ?? ''))) return;
+        await syncClaimOwners(d, set, ord, pod!);
+      }
       if (st === 'unhealthy' && monotonic) return;
     }
 
@@ -181,6 +186,8 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
         continue;
       }
       if (monotonic && podState(pod, minReadySeconds, now) !== 'healthy' && pod !== firstUnhealthy) return;
+      // Under whenScaled: Delete the claims now name the pod as owner, so they go with it.
+      await syncClaimOwners(d, set, ordinalOf(setName, pod.metadata?.name ?? ''), pod);
       await deletePod(d, set, pod);
       if (monotonic) return;
     }
@@ -246,6 +253,22 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
     }
   }
   return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : undefined;
+}
+
+/**
+ * Brings the ownerReferences of an existing pod's claims in line with the retention policy
+ * (claimOwnerRefs); a claim not in the cache is left to createClaims.
+ */
+async function syncClaimOwners(d: StatefulSetDeps, set: StatefulSet, ordinal: number, pod: Pod): Promise<void> {
+  for (const claim of claimsFor(set, ordinal)) {
+    const existing = d.claims.get(objectKey(claim));
+    if (!existing || existing.metadata?.deletionTimestamp) continue;
+    const want = claimOwnerRefs(set, existing, pod, ordinal) ?? [];
+    if (canonicalJson(want) === canonicalJson(existing.metadata?.ownerReferences ?? [])) continue;
+    const next: PersistentVolumeClaim = JSON.parse(JSON.stringify(existing));
+    next.metadata!.ownerReferences = want;
+    await d.client.update(PVC, next);
+  }
 }
 
 /** Creates the ordinal's missing claims; false when one is being deleted (the pod must wait for it). */

@@ -84,11 +84,11 @@ export function podRevision(pod: Pod): string {
 /**
  * The claims of an ordinal (getPersistentVolumeClaims): one per volumeClaimTemplate, named
  * `<template>-<set>-<ordinal>`, labelled with the template's labels and the set's selector
- * matchLabels. No owner: the Retain retention policy keeps them past the pod and the set.
+ * matchLabels. Owned by the set only under the whenDeleted: Delete retention policy (claimOwnerRefs).
  */
 export function claimsFor(set: StatefulSet, ordinal: number): PersistentVolumeClaim[] {
   const ns = set.metadata?.namespace ?? '';
-  return (set.spec?.volumeClaimTemplates ?? []).map((t) => ({
+  return (set.spec?.volumeClaimTemplates ?? []).map((t): PersistentVolumeClaim => ({
     metadata: {
       name: claimName(set, t, ordinal),
       namespace: ns,
@@ -96,7 +96,11 @@ export function claimsFor(set: StatefulSet, ordinal: number): PersistentVolumeCl
       annotations: t.metadata?.annotations && Object.keys(t.metadata.annotations).length ? { ...t.metadata.annotations } : undefined,
     },
     spec: JSON.parse(JSON.stringify(t.spec ?? {})),
-  }));
+  })).map((c) => {
+    const refs = claimOwnerRefs(set, c, undefined, ordinal);
+    if (refs?.length) c.metadata!.ownerReferences = refs;
+    return c;
+  });
 }
 
 /**
@@ -162,4 +166,26 @@ export function nextRollingUpdateStep(
     if (r.state !== 'healthy') return 'wait';
   }
   return 'done';
+}
+
+/**
+ * The ownerReferences a claim of `ordinal` should carry under the set's
+ * persistentVolumeClaimRetentionPolicy (updateClaimOwnerRefForSetAndPod): whenDeleted Delete
+ * adds the set (the garbage collector deletes the claim with the set); whenScaled Delete makes the
+ * pod the only owner once its ordinal is condemned by a scale-down (the claim goes with the pod). References to
+ * other owners are kept; ours are removed when the policy no longer asks for them. Pure.
+ */
+export function claimOwnerRefs(set: StatefulSet, claim: PersistentVolumeClaim, pod: Pod | undefined, ordinal: number): NonNullable<PersistentVolumeClaim['metadata']>['ownerReferences'] {
+  const policy = set.spec?.persistentVolumeClaimRetentionPolicy ?? {};
+  const setUid = set.metadata?.uid;
+  const podUid = pod?.metadata?.uid;
+  const condemned = ordinal < startOrdinal(set) || ordinal >= startOrdinal(set) + (set.spec?.replicas ?? 1);
+  const refs = (claim.metadata?.ownerReferences ?? []).filter((r) => !(r.kind === 'StatefulSet' && r.uid === setUid) && !(r.kind === 'Pod' && r.name === pod?.metadata?.name));
+  if (policy.whenScaled === 'Delete' && condemned) {
+    // A condemned ordinal's claims belong to its pod alone (the set's reference is dropped too).
+    if (podUid) refs.push({ apiVersion: 'v1', kind: 'Pod', name: pod?.metadata?.name, uid: podUid });
+  } else if (policy.whenDeleted === 'Delete') {
+    refs.push({ apiVersion: 'apps/v1', kind: 'StatefulSet', name: set.metadata?.name, uid: setUid });
+  }
+  return refs;
 }

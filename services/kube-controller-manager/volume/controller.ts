@@ -42,7 +42,7 @@ export const COMPONENT = 'persistentvolume-controller';
 type Lister<T> = { get(key: string): T | undefined; list(): T[] };
 
 export interface BinderDeps {
-  client: Pick<ApiClient, 'create' | 'update' | 'updateStatus' | 'delete'>;
+  client: Pick<ApiClient, 'create' | 'get' | 'update' | 'updateStatus' | 'delete'>;
   volumes: Lister<PersistentVolume>;
   claims: Lister<PersistentVolumeClaim>;
   recorder: Pick<EventRecorder, 'record'>;
@@ -68,6 +68,17 @@ export class PersistentVolumeBinder {
   async syncClaim(key: string): Promise<void> {
     const claim = this.d.claims.get(key);
     if (!claim) return;
+    try {
+      await this.syncClaimObject(claim);
+    } catch (err) {
+      if (!isReason(err, 'Conflict')) throw err;
+      // The cached claim is behind (often behind our own last write): once more on the latest.
+      const latest = await this.d.client.get(PVC, claim.metadata?.namespace ?? '', claim.metadata?.name ?? '');
+      await this.syncClaimObject(latest);
+    }
+  }
+
+  private async syncClaimObject(claim: PersistentVolumeClaim): Promise<void> {
     if (claim.metadata?.deletionTimestamp) return;
     if (claim.metadata?.annotations?.[ANN_BIND_COMPLETED] !== 'yes') return this.syncUnboundClaim(claim);
     return this.syncBoundClaim(claim);
@@ -339,7 +350,7 @@ export const persistentVolumeBinderController: ControllerDescriptor = {
       claims,
       recorder: ctx.recorder(COMPONENT),
       log,
-      volumesDir: path.join(ctx.stateDir, 'volumes'),
+      volumesDir: path.resolve(ctx.stateDir, 'volumes'),
       now: ctx.now,
       enqueueClaim: (k) => claimLoop.enqueue(k),
       enqueueVolume: (n) => volumeLoop.enqueue(n),
