@@ -6,6 +6,7 @@
  */
 import { Deployment, ReplicaSet } from '../../services/lib/generated/kubemu/apps/v1/apps';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
+import { errors } from '../../services/lib/errors';
 import { NAMESPACE_INDEX } from '../../services/lib/informer';
 import { logger } from '../../services/lib/log';
 import { DeploymentReconciler } from '../../services/kube-controller-manager/deployment/deployment';
@@ -56,11 +57,19 @@ interface Call {
 /** Records calls; writes answer with the object and a higher resourceVersion. */
 class FakeClient {
   calls: Call[] = [];
+  /** When set, the next create fails with it. */
+  createError?: Error;
   private rv = 1000;
   private bump<T extends { metadata?: object }>(o: T): T {
     return { ...o, metadata: { ...(o.metadata ?? {}), resourceVersion: String(++this.rv) } };
   }
   async create(info: { resource: string }, obj: ReplicaSet) {
+    if (this.createError) {
+      const err = this.createError;
+      this.createError = undefined;
+      this.calls.push({ verb: 'create-failed', resource: info.resource, name: obj.metadata?.name });
+      throw err;
+    }
     const created = this.bump({ ...obj, metadata: { ...obj.metadata, uid: `uid-${obj.metadata?.name}`, creationTimestamp: iso(0) } });
     this.calls.push({ verb: 'create', resource: info.resource, body: created, name: obj.metadata?.name });
     return created;
@@ -214,6 +223,41 @@ describe('deployment hash and naming', () => {
     const update = client.of('update', 'replicasets')[0].body as ReplicaSet;
     expect(update.metadata?.name).toBe('web-first');
     expect(update.metadata?.annotations).toMatchObject({ 'deployment.kubernetes.io/revision': '3', 'deployment.kubernetes.io/revision-history': '1' });
+  });
+});
+
+describe('deployment ReplicaSet ownership', () => {
+  test('adopts a matching orphan ReplicaSet and ignores one owned by another controller', async () => {
+    const { deployments, replicaSets, client, reconciler } = setup();
+    deployments.set(deployment(1));
+    const orphan = rs('web-orphan', 1, 1, 60_000, 'nginx:1');
+    orphan.metadata!.ownerReferences = [];
+    replicaSets.set(orphan);
+    const foreign = rs('web-foreign', 1, 1);
+    foreign.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'other', uid: 'uid-other', controller: true }];
+    replicaSets.set(foreign);
+    (client as unknown as { get: () => Promise<Deployment> }).get = async () => deployment(1);
+    await reconciler.reconcile('default/web');
+    const patches = client.of('patch', 'replicasets');
+    expect(patches.map((p) => p.name)).toEqual(['web-orphan']);
+    expect(patches[0].body).toEqual({
+      metadata: { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', uid: 'uid-web', controller: true, blockOwnerDeletion: true }], resourceVersion: '20' },
+    });
+  });
+
+  test('a name taken by another template bumps collisionCount, and the next hash differs', async () => {
+    const { deployments, replicaSets, client, reconciler } = setup();
+    const d = deployments.set(deployment(1));
+    const hash = computeHash(d.spec?.template, undefined);
+    const squatter = rs(`web-${hash}`, 1, 1, 60_000, 'something-else');
+    squatter.metadata!.ownerReferences = [];
+    squatter.metadata!.labels = { other: 'x' };
+    replicaSets.set(squatter);
+    client.createError = errors.alreadyExists('replicasets', 'apps', `web-${hash}`);
+    await expect(reconciler.reconcile('default/web')).rejects.toThrow(/already exists/);
+    const status = client.of('updateStatus').map((c) => (c.body as Deployment).status!).pop()!;
+    expect(status.collisionCount).toBe(1);
+    expect(computeHash(d.spec?.template, 1)).not.toBe(hash);
   });
 });
 
