@@ -114,6 +114,7 @@ describe('endpoints - reconcile', () => {
         create: (async (_i: unknown, o: Endpoints) => (calls.push({ op: 'create', obj: o }), o)) as never,
         update: (async (_i: unknown, o: Endpoints) => (calls.push({ op: 'update', obj: o }), o)) as never,
         delete: (async (_i: unknown, _ns: string, name: string) => (calls.push({ op: 'delete', name }), {})) as never,
+        get: (async () => eps[0]) as never,
       },
       recorder: { record: async () => undefined },
       log: logger('test'),

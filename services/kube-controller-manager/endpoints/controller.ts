@@ -27,7 +27,7 @@ export interface EndpointsDeps {
   services: Pick<Informer<'service'>, 'get'>;
   pods: Pick<Informer<'pod'>, 'byIndex'>;
   endpoints: Pick<Informer<'endpoints'>, 'get'>;
-  client: Pick<ApiClient, 'create' | 'update' | 'delete'>;
+  client: Pick<ApiClient, 'create' | 'update' | 'delete' | 'get'>;
   recorder: { record(obj: Endpoints, type: 'Normal' | 'Warning', reason: string, action: string, message: string): Promise<void> };
   log: Logger;
   /** When the first change not yet synced was seen for a service key (the trigger time tracker). */
@@ -92,8 +92,27 @@ export async function reconcileEndpoints(d: EndpointsDeps, key: string): Promise
     subsets,
   };
   try {
-    if (current) await d.client.update(ENDPOINTS, next);
-    else await d.client.create(ENDPOINTS, next);
+    if (current) {
+      try {
+        await d.client.update(ENDPOINTS, next);
+      } catch (err) {
+        // Usually our own previous write not yet in the cache: once more against the live object.
+        if (!isReason(err, 'Conflict')) throw err;
+        const live = await d.client.get(ENDPOINTS, namespace, name);
+        if (sameJSON(live.subsets ?? [], subsets) && labelsEqual(live.metadata?.labels, labels)) return;
+        await d.client.update(ENDPOINTS, { ...next, metadata: { ...next.metadata, resourceVersion: live.metadata?.resourceVersion } });
+      }
+    } else {
+      try {
+        await d.client.create(ENDPOINTS, next);
+      } catch (err) {
+        // The cache has not shown Endpoints written a moment ago (by us): update the live object.
+        if (!isReason(err, 'AlreadyExists')) throw err;
+        const live = await d.client.get(ENDPOINTS, namespace, name);
+        if (sameJSON(live.subsets ?? [], subsets) && labelsEqual(live.metadata?.labels, labels)) return;
+        await d.client.update(ENDPOINTS, { ...live, metadata: { ...live.metadata, labels, annotations: { ...(live.metadata?.annotations ?? {}), ...annotations } }, subsets });
+      }
+    }
   } catch (err) {
     // The namespace is terminating: nothing to create there any more.
     if (!current && (isReason(err, 'Forbidden') || isReason(err, 'NotFound'))) return;
