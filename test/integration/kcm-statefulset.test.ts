@@ -221,3 +221,17 @@ test('statefulset - retention policy Delete: claims go with scaled-down pods and
   await env.client.delete(STS, NS, 'cache');
   await until('claim data-cache-0 deleted with the set', async () => ((await env.client.tryGet(PVC, NS, 'data-cache-0')) ? undefined : true));
 });
+
+test('statefulset - a recreated set adopts the pods orphaned by its predecessor', async () => {
+  const s = set('keep', 2);
+  s.spec!.volumeClaimTemplates = [];
+  await env.client.create(STS, s);
+  await until('2 ready keep pods', () => (readyNames('keep').length === 2 ? true : undefined));
+  const uids = podsOf('keep').map((p) => p.metadata?.uid).sort();
+  await env.client.delete(STS, NS, 'keep', { propagationPolicy: 'Orphan' });
+  await until('pods orphaned', () => (podsOf('keep').length === 2 && podsOf('keep').every((p) => !(p.metadata?.ownerReferences ?? []).length) ? true : undefined));
+  const again = await env.client.create(STS, s);
+  await until('pods adopted', () => (podsOf('keep').every((p) => p.metadata?.ownerReferences?.[0]?.uid === again.metadata?.uid) ? true : undefined));
+  expect(podsOf('keep').map((p) => p.metadata?.uid).sort()).toEqual(uids);
+  await until('status 2 ready', async () => ((await statusOf('keep')).readyReplicas === 2 ? true : undefined));
+});

@@ -14,7 +14,7 @@ import { isReason } from '../../lib/errors';
 import { EventRecorder } from '../../lib/events';
 import { DaemonSet, DaemonSetStatus } from '../../lib/generated/kubemu/apps/v1/apps';
 import { Node, Pod } from '../../lib/generated/kubemu/core/v1/core';
-import { Informer } from '../../lib/informer';
+import { Informer, NAMESPACE_INDEX } from '../../lib/informer';
 import { labelSelectorFromMeta } from '../../lib/labels';
 import { Logger } from '../../lib/log';
 import { objectKey, resourceForCase } from '../../lib/resources';
@@ -23,6 +23,7 @@ import { ControllerDescriptor } from '../context';
 import { ControllerExpectations } from '../expectations';
 import { ReconcileLoop } from '../loop';
 import { controllerOf, controllerRef, isPodAvailable, isPodReady, podFromTemplate } from '../podutil';
+import { claimObjects } from '../replicaset/refmanager';
 import {
   affinityForNode,
   isPodUpdated,
@@ -43,7 +44,7 @@ export const COMPONENT = 'daemonset-controller';
 export const PODS_BY_DAEMONSET = 'daemonset-controller/owner';
 
 export interface DaemonSetDeps {
-  client: Pick<ApiClient, 'create' | 'delete' | 'get' | 'updateStatus'>;
+  client: Pick<ApiClient, 'create' | 'delete' | 'get' | 'patch' | 'updateStatus'>;
   sets: { get(key: string): DaemonSet | undefined };
   pods: { byIndex(name: string, value: string): Pod[] };
   nodes: { list(): Node[] };
@@ -97,8 +98,22 @@ export async function syncDaemonSet(d: DaemonSetDeps, key: string): Promise<Reco
   // Daemon pods by the node they are for; pods whose node is gone are deleted.
   const byNode = new Map<string, Pod[]>();
   const orphaned: Pod[] = [];
-  for (const p of d.pods.byIndex(PODS_BY_DAEMONSET, key)) {
-    if (controllerOf(p.metadata)?.uid !== ds.metadata?.uid || !selector.matches(p.metadata?.labels ?? {})) continue;
+  // ClaimPods: orphans matching the selector are adopted, ours that stopped matching released.
+  const ns = ds.metadata?.namespace ?? '';
+  const candidates = [...d.pods.byIndex(PODS_BY_DAEMONSET, key), ...d.pods.byIndex(NAMESPACE_INDEX, ns).filter((p) => !controllerOf(p.metadata))];
+  const claimed = await claimObjects(candidates, {
+    owner: ds,
+    ref: controllerRef(ds, 'apps/v1', 'DaemonSet'),
+    selector,
+    canAdopt: async () => {
+      const fresh = await d.client.get(DS, ns, ds.metadata?.name ?? '');
+      if (fresh.metadata?.uid !== ds.metadata?.uid || fresh.metadata?.deletionTimestamp) throw new Error(`daemonset ${key}: no longer adopting (gone, replaced or being deleted)`);
+    },
+    patch: async (obj, patch) => {
+      await d.client.patch(POD, obj.metadata?.namespace ?? '', obj.metadata?.name ?? '', patch);
+    },
+  });
+  for (const p of claimed) {
     const node = targetNodeName(p);
     if (!node) continue;
     if (!nodeNames.has(node)) {
@@ -267,6 +282,12 @@ export const daemonSetController: ControllerDescriptor = {
         for (const k of podsByDaemonSet(p)) {
           expectations.creationObserved(k);
           loop.enqueue(k);
+        }
+        // An orphan: any DaemonSet of its namespace selecting it may adopt it.
+        if (!controllerOf(p.metadata)) {
+          for (const s of sets.byIndex(NAMESPACE_INDEX, p.metadata?.namespace ?? '')) {
+            if (labelSelectorFromMeta(s.spec?.selector).matches(p.metadata?.labels ?? {})) loop.enqueue(objectKey(s));
+          }
         }
       },
       onUpdate: (o, p) => {

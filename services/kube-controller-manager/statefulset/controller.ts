@@ -18,14 +18,15 @@ import { isReason } from '../../lib/errors';
 import { EventRecorder } from '../../lib/events';
 import { StatefulSet, StatefulSetStatus } from '../../lib/generated/kubemu/apps/v1/apps';
 import { PersistentVolumeClaim, Pod, PodTemplateSpec } from '../../lib/generated/kubemu/core/v1/core';
-import { Informer } from '../../lib/informer';
+import { Informer, NAMESPACE_INDEX } from '../../lib/informer';
 import { labelSelectorFromMeta } from '../../lib/labels';
 import { Logger } from '../../lib/log';
 import { objectKey, resourceForCase } from '../../lib/resources';
 import { ReconcileResult } from '../../lib/workqueue';
 import { ControllerDescriptor } from '../context';
 import { ReconcileLoop } from '../loop';
-import { controllerOf, isPodAvailable, isPodReady } from '../podutil';
+import { controllerOf, controllerRef, isPodAvailable, isPodReady } from '../podutil';
+import { claimObjects } from '../replicaset/refmanager';
 import {
   canonicalJson,
   claimOwnerRefs,
@@ -48,7 +49,7 @@ export const COMPONENT = 'statefulset-controller';
 export const PODS_BY_STATEFULSET = 'statefulset-controller/owner';
 
 export interface StatefulSetDeps {
-  client: Pick<ApiClient, 'create' | 'delete' | 'get' | 'update' | 'updateStatus'>;
+  client: Pick<ApiClient, 'create' | 'delete' | 'get' | 'patch' | 'update' | 'updateStatus'>;
   sets: { get(key: string): StatefulSet | undefined };
   pods: { byIndex(name: string, value: string): Pod[] };
   claims: { get(key: string): PersistentVolumeClaim | undefined };
@@ -125,9 +126,23 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
   }
 
   const selector = labelSelectorFromMeta(spec.selector);
-  const owned = d.pods.byIndex(PODS_BY_STATEFULSET, key).filter((p) => {
-    const ref = controllerOf(p.metadata);
-    return ref?.uid === set.metadata?.uid && selector.matches(p.metadata?.labels ?? {});
+  // ClaimPods with isMemberOf: orphans named <set>-<ordinal> that match the selector are adopted,
+  // our pods that stopped matching are released.
+  const candidates = [
+    ...d.pods.byIndex(PODS_BY_STATEFULSET, key),
+    ...d.pods.byIndex(NAMESPACE_INDEX, ns).filter((p) => !controllerOf(p.metadata) && ordinalOf(setName, p.metadata?.name ?? '') >= 0),
+  ];
+  const owned = await claimObjects(candidates, {
+    owner: set,
+    ref: controllerRef(set, 'apps/v1', 'StatefulSet'),
+    selector,
+    canAdopt: async () => {
+      const fresh = await d.client.get(STS, ns, setName);
+      if (fresh.metadata?.uid !== set.metadata?.uid || fresh.metadata?.deletionTimestamp) throw new Error(`statefulset ${key}: no longer adopting (gone, replaced or being deleted)`);
+    },
+    patch: async (obj, patch) => {
+      await d.client.patch(POD, obj.metadata?.namespace ?? '', obj.metadata?.name ?? '', patch);
+    },
   });
   const replicas: (Pod | undefined)[] = new Array(replicaCount).fill(undefined);
   const condemned: Pod[] = [];
@@ -346,7 +361,13 @@ export const statefulSetController: ControllerDescriptor = {
       onDelete: (s) => revisions.forget(s),
     });
     const enqueueOwner = (p: Pod): void => {
-      for (const k of podsByStatefulSet(p)) loop.enqueue(k);
+      const keys = podsByStatefulSet(p);
+      if (keys.length === 0 && !controllerOf(p.metadata)) {
+        // An orphan: the set it is named after may adopt it.
+        const m = /^(.*)-(0|[1-9][0-9]*)$/.exec(p.metadata?.name ?? '');
+        if (m && sets.get(`${p.metadata?.namespace}/${m[1]}`)) keys.push(`${p.metadata?.namespace}/${m[1]}`);
+      }
+      for (const k of keys) loop.enqueue(k);
     };
     pods.addHandlers({
       onAdd: enqueueOwner,
