@@ -7,6 +7,7 @@
 import { ReplicaSet } from '../../services/lib/generated/kubemu/apps/v1/apps';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { resourceForCase } from '../../services/lib/resources';
+import { ControllerDescriptor } from '../../services/kube-controller-manager/context';
 import { replicaSetController } from '../../services/kube-controller-manager/replicaset/replicaset';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
@@ -19,8 +20,20 @@ const NS = 'default';
 
 let env: WorkloadEnv;
 
+/**
+ * A controller after ours asking for the pod informer with an indexer of its own (as the
+ * daemonset and node lifecycle controllers do): the ReplicaSet controller must still follow pods.
+ */
+const laterIndexer: ControllerDescriptor = {
+  name: 'later-indexer',
+  create(ctx) {
+    ctx.informers.informer('pod', { 'test:byNode': (p) => [p.spec?.nodeName ?? ''] });
+    return { run: () => ({ stop: async () => undefined }) };
+  },
+};
+
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [replicaSetController] });
+  env = await startWorkloadEnv({ controllers: [replicaSetController, laterIndexer] });
 });
 
 afterAll(async () => {

@@ -720,23 +720,33 @@ export const deploymentController: ControllerDescriptor = {
   name: 'deployment',
   create(ctx: ControllerContext) {
     const log = ctx.log.with({ controller: 'deployment' });
-    const deployments = ctx.informers.informer('deployment');
-    const replicaSets = ctx.informers.informer('replicaSet', { [CONTROLLER_UID_INDEX]: controllerUidIndex });
-    const pods = ctx.informers.informer('pod', { [CONTROLLER_UID_INDEX]: controllerUidIndex });
-    const reconciler = new DeploymentReconciler({ listers: { deployments, replicaSets, pods }, client: ctx.client, recorder: ctx.recorder('deployment-controller'), log, now: ctx.now });
-    const loop = new ReconcileLoop({ name: 'deployment', reconcile: (key) => reconciler.reconcile(key), log });
-    const enqueue = (keys: string[]) => keys.forEach((k) => loop.enqueue(k));
-    deployments.addHandlers({
-      onAdd: (d) => enqueue([keyOf(d)]),
-      onUpdate: (_old, cur) => enqueue([keyOf(cur)]),
-      onDelete: (d) => enqueue([keyOf(d)]),
-    });
-    replicaSets.addHandlers({
-      onAdd: (rs) => enqueue(reconciler.onReplicaSetAdd(rs)),
-      onUpdate: (old, cur) => enqueue(reconciler.onReplicaSetUpdate(old, cur)),
-      onDelete: (rs) => enqueue(reconciler.onReplicaSetDelete(rs)),
-    });
-    pods.addHandlers({ onDelete: (pod) => enqueue(reconciler.onPodDelete(pod)) });
-    return { run: () => loop.run() };
+    const indexers = { [CONTROLLER_UID_INDEX]: controllerUidIndex };
+    // Indexers registered before start; informers taken in run() (see the replicaset controller:
+    // SharedInformers may replace an informer when a later controller adds indexers).
+    ctx.informers.informer('deployment');
+    ctx.informers.informer('replicaSet', indexers);
+    ctx.informers.informer('pod', indexers);
+    return {
+      run: () => {
+        const deployments = ctx.informers.informer('deployment');
+        const replicaSets = ctx.informers.informer('replicaSet', indexers);
+        const pods = ctx.informers.informer('pod', indexers);
+        const reconciler = new DeploymentReconciler({ listers: { deployments, replicaSets, pods }, client: ctx.client, recorder: ctx.recorder('deployment-controller'), log, now: ctx.now });
+        const loop = new ReconcileLoop({ name: 'deployment', reconcile: (key) => reconciler.reconcile(key), log });
+        const enqueue = (keys: string[]) => keys.forEach((k) => loop.enqueue(k));
+        deployments.addHandlers({
+          onAdd: (d) => enqueue([keyOf(d)]),
+          onUpdate: (_old, cur) => enqueue([keyOf(cur)]),
+          onDelete: (d) => enqueue([keyOf(d)]),
+        });
+        replicaSets.addHandlers({
+          onAdd: (rs) => enqueue(reconciler.onReplicaSetAdd(rs)),
+          onUpdate: (old, cur) => enqueue(reconciler.onReplicaSetUpdate(old, cur)),
+          onDelete: (rs) => enqueue(reconciler.onReplicaSetDelete(rs)),
+        });
+        pods.addHandlers({ onDelete: (pod) => enqueue(reconciler.onPodDelete(pod)) });
+        return loop.run();
+      },
+    };
   },
 };

@@ -364,29 +364,40 @@ export const replicaSetController: ControllerDescriptor = {
   name: 'replicaset',
   create(ctx: ControllerContext) {
     const log = ctx.log.with({ controller: 'replicaset' });
-    const replicaSets = ctx.informers.informer('replicaSet', { [CONTROLLER_UID_INDEX]: controllerUidIndex });
-    const pods = ctx.informers.informer('pod', { [CONTROLLER_UID_INDEX]: controllerUidIndex });
-    let loop: ReconcileLoop | undefined;
-    const reconciler = new ReplicaSetReconciler({
-      listers: { replicaSets, pods },
-      client: ctx.client,
-      recorder: ctx.recorder('replicaset-controller'),
-      log,
-      now: ctx.now,
-      enqueueAfter: (key, ms) => loop?.enqueueAfter(key, ms),
-    });
-    loop = new ReconcileLoop({ name: 'replicaset', reconcile: (key) => reconciler.reconcile(key), log });
-    const enqueue = (keys: string[]) => keys.forEach((k) => loop!.enqueue(k));
-    replicaSets.addHandlers({
-      onAdd: (rs) => enqueue([keyOf(rs)]),
-      onUpdate: (_old, cur) => enqueue([keyOf(cur)]),
-      onDelete: (rs) => enqueue(reconciler.onReplicaSetDelete(rs)),
-    });
-    pods.addHandlers({
-      onAdd: (pod) => enqueue(reconciler.onPodAdd(pod)),
-      onUpdate: (old, cur) => enqueue(reconciler.onPodUpdate(old, cur)),
-      onDelete: (pod) => enqueue(reconciler.onPodDelete(pod)),
-    });
-    return { run: () => loop!.run() };
+    const indexers = { [CONTROLLER_UID_INDEX]: controllerUidIndex };
+    // The indexers are registered now, before the shared informers start; the informers
+    // themselves are taken in run(): SharedInformers replaces an informer when a later controller
+    // asks for more indexers, so a reference taken here could be one that never starts.
+    ctx.informers.informer('replicaSet', indexers);
+    ctx.informers.informer('pod', indexers);
+    return {
+      run: () => {
+        const replicaSets = ctx.informers.informer('replicaSet', indexers);
+        const pods = ctx.informers.informer('pod', indexers);
+        let loop: ReconcileLoop | undefined;
+        const reconciler = new ReplicaSetReconciler({
+          listers: { replicaSets, pods },
+          client: ctx.client,
+          recorder: ctx.recorder('replicaset-controller'),
+          log,
+          now: ctx.now,
+          enqueueAfter: (key, ms) => loop?.enqueueAfter(key, ms),
+        });
+        loop = new ReconcileLoop({ name: 'replicaset', reconcile: (key) => reconciler.reconcile(key), log });
+        const enqueue = (keys: string[]) => keys.forEach((k) => loop!.enqueue(k));
+        // Handlers added to synced informers get every cached object as an add: the initial sync.
+        replicaSets.addHandlers({
+          onAdd: (rs) => enqueue([keyOf(rs)]),
+          onUpdate: (_old, cur) => enqueue([keyOf(cur)]),
+          onDelete: (rs) => enqueue(reconciler.onReplicaSetDelete(rs)),
+        });
+        pods.addHandlers({
+          onAdd: (pod) => enqueue(reconciler.onPodAdd(pod)),
+          onUpdate: (old, cur) => enqueue(reconciler.onPodUpdate(old, cur)),
+          onDelete: (pod) => enqueue(reconciler.onPodDelete(pod)),
+        });
+        return loop.run();
+      },
+    };
   },
 };
