@@ -57,15 +57,27 @@ export function fnv32a(bytes: Uint8Array): number {
   return h >>> 0;
 }
 
-/** JSON with object keys sorted, so equal templates hash equally however they were decoded. */
+/**
+ * JSON with object keys sorted and absent-equivalent fields (undefined, null, empty lists and
+ * objects) left out, so equal templates hash equally however they were decoded (a protobuf
+ * decode may give [] where a JSON one gives nothing). Pure.
+ */
 export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined);
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  return JSON.stringify(prune(v) ?? null);
+}
+
+function prune(v: unknown): unknown {
+  if (v === null || v === undefined) return undefined;
+  if (Array.isArray(v)) return v.length ? v.map((x) => prune(x) ?? null) : undefined;
+  if (typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v as Record<string, unknown>).sort()) {
+      const x = prune((v as Record<string, unknown>)[k]);
+      if (x !== undefined) out[k] = x;
+    }
+    return Object.keys(out).length ? out : undefined;
   }
-  return JSON.stringify(v ?? null);
+  return v;
 }
 
 /** The revision name of a template: `<set>-<SafeEncodeString(fnv32a)>`. Pure. */
