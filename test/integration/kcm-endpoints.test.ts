@@ -6,6 +6,7 @@
 import { Endpoints, Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { resourceForCase } from '../../services/lib/resources';
 import { endpointsController, LAST_CHANGE_TRIGGER_TIME } from '../../services/kube-controller-manager/endpoints/controller';
+import { ControllerDescriptor } from '../../services/kube-controller-manager/context';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(60000);
@@ -15,10 +16,23 @@ const SERVICE = resourceForCase('service');
 const ENDPOINTS = resourceForCase('endpoints');
 const NS = 'default';
 
+/**
+ * A controller created after ours that adds an indexer to the pod informer: SharedInformers then
+ * replaces the informer, so this checks our controllers use the instance that is started.
+ */
+const lateIndexer: ControllerDescriptor = {
+  name: 'late-pod-indexer',
+  create(ctx) {
+    ctx.informers.informer('pod', { 'test/late': () => [] });
+    ctx.informers.informer('node', { 'test/late': () => [] });
+    return { run: () => ({ stop: async () => undefined }) };
+  },
+};
+
 let env: WorkloadEnv;
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [endpointsController], nodes: 2 });
+  env = await startWorkloadEnv({ controllers: [endpointsController, lateIndexer], nodes: 2 });
 });
 
 afterAll(async () => {

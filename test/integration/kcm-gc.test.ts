@@ -8,6 +8,7 @@ import { ConfigMap, Pod } from '../../services/lib/generated/kubemu/core/v1/core
 import { OwnerReference } from '../../services/lib/generated/kubemu/meta/v1/meta';
 import { resourceForCase } from '../../services/lib/resources';
 import { garbageCollectorController } from '../../services/kube-controller-manager/garbagecollector/controller';
+import { ControllerDescriptor } from '../../services/kube-controller-manager/context';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(60000);
@@ -17,10 +18,23 @@ const POD = resourceForCase('pod');
 const RS = resourceForCase('replicaSet');
 const NS = 'default';
 
+/**
+ * A controller created after ours that adds an indexer to the pod informer: SharedInformers then
+ * replaces the informer, so this checks our controllers use the instance that is started.
+ */
+const lateIndexer: ControllerDescriptor = {
+  name: 'late-pod-indexer',
+  create(ctx) {
+    ctx.informers.informer('pod', { 'test/late': () => [] });
+    ctx.informers.informer('node', { 'test/late': () => [] });
+    return { run: () => ({ stop: async () => undefined }) };
+  },
+};
+
 let env: WorkloadEnv;
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [garbageCollectorController], nodes: 1 });
+  env = await startWorkloadEnv({ controllers: [garbageCollectorController, lateIndexer], nodes: 1 });
 });
 
 afterAll(async () => {

@@ -7,6 +7,7 @@ import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { resourceForCase } from '../../services/lib/resources';
 import { garbageCollectorController } from '../../services/kube-controller-manager/garbagecollector/controller';
 import { namespaceController } from '../../services/kube-controller-manager/namespace/controller';
+import { ControllerDescriptor } from '../../services/kube-controller-manager/context';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(60000);
@@ -15,10 +16,23 @@ const NSR = resourceForCase('namespace');
 const POD = resourceForCase('pod');
 const CM = resourceForCase('configMap');
 
+/**
+ * A controller created after ours that adds an indexer to the pod informer: SharedInformers then
+ * replaces the informer, so this checks our controllers use the instance that is started.
+ */
+const lateIndexer: ControllerDescriptor = {
+  name: 'late-pod-indexer',
+  create(ctx) {
+    ctx.informers.informer('pod', { 'test/late': () => [] });
+    ctx.informers.informer('node', { 'test/late': () => [] });
+    return { run: () => ({ stop: async () => undefined }) };
+  },
+};
+
 let env: WorkloadEnv;
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [namespaceController, garbageCollectorController], nodes: 1 });
+  env = await startWorkloadEnv({ controllers: [namespaceController, garbageCollectorController, lateIndexer], nodes: 1 });
 });
 
 afterAll(async () => {

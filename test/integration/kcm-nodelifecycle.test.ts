@@ -14,6 +14,7 @@ import { SimulatedKubelet, startSimulatedKubelet } from '../../services/kubelet/
 import { endpointsController } from '../../services/kube-controller-manager/endpoints/controller';
 import { nodeLifecycleController } from '../../services/kube-controller-manager/nodelifecycle/controller';
 import { taintEvictionController } from '../../services/kube-controller-manager/nodelifecycle/tainteviction';
+import { ControllerDescriptor } from '../../services/kube-controller-manager/context';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(90000);
@@ -27,6 +28,19 @@ const NS = 'default';
 const LOST = 'lost-node';
 const timings = loadProfile('demo').timings;
 
+/**
+ * A controller created after ours that adds an indexer to the pod informer: SharedInformers then
+ * replaces the informer, so this checks our controllers use the instance that is started.
+ */
+const lateIndexer: ControllerDescriptor = {
+  name: 'late-pod-indexer',
+  create(ctx) {
+    ctx.informers.informer('pod', { 'test/late': () => [] });
+    ctx.informers.informer('node', { 'test/late': () => [] });
+    return { run: () => ({ stop: async () => undefined }) };
+  },
+};
+
 let env: WorkloadEnv;
 const kubelets: SimulatedKubelet[] = [];
 
@@ -37,7 +51,7 @@ async function startLostNodeKubelet(): Promise<SimulatedKubelet> {
 }
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [nodeLifecycleController, taintEvictionController, endpointsController], nodes: 2 });
+  env = await startWorkloadEnv({ controllers: [nodeLifecycleController, taintEvictionController, endpointsController, lateIndexer], nodes: 2 });
 });
 
 afterAll(async () => {

@@ -129,64 +129,76 @@ export async function reconcileEndpoints(d: EndpointsDeps, key: string): Promise
   d.log.debug('endpoints synced', { key, subsets: subsets.length });
 }
 
-/** The endpoints controller's row (--controllers endpoint). */
+/**
+ * The endpoints controller's row (--controllers endpoint). Informers are asked for in create()
+ * but looked up again, and handlers added, in run(): SharedInformers replaces an informer when a
+ * controller created later adds indexers to it, and the replaced instance is never started.
+ */
 export const endpointsController: ControllerDescriptor = {
   name: 'endpoint',
   create(ctx) {
-    const services = ctx.informers.informer('service');
-    const pods = ctx.informers.informer('pod');
-    const endpoints = ctx.informers.informer('endpoints');
-    const log = ctx.log.with({ controller: 'endpoint' });
-    const pending = new Map<string, number>();
-    const deps: EndpointsDeps = {
-      services,
-      pods,
-      endpoints,
-      client: ctx.client,
-      recorder: ctx.recorder('endpoint-controller'),
-      log,
-      triggerTime: (k) => pending.get(k),
-    };
-    const loop = new ReconcileLoop({
-      name: 'endpoint',
-      log,
-      reconcile: async (key) => {
-        const seen = pending.get(key);
-        await reconcileEndpoints(deps, key);
-        // Only a change seen before this sync started is accounted for by it.
-        if (pending.get(key) === seen) pending.delete(key);
-      },
-    });
-    const touch = (key: string) => {
-      if (!pending.has(key)) pending.set(key, ctx.now());
-      loop.enqueue(key);
-    };
-    const servicesOf = (pod: Pod): string[] =>
-      services
-        .byIndex(NAMESPACE_INDEX, pod.metadata?.namespace ?? '')
-        .filter((s) => s.spec?.selector && Object.keys(s.spec.selector).length && labelSelectorFromSet(s.spec.selector).matches(pod.metadata?.labels))
-        .map((s) => objectKey(s));
-    services.addHandlers({
-      onAdd: (s) => touch(objectKey(s)),
-      onUpdate: (_o, s) => touch(objectKey(s)),
-      onDelete: (s) => touch(objectKey(s)),
-    });
-    pods.addHandlers({
-      onAdd: (p) => servicesOf(p).forEach(touch),
-      onUpdate: (o, p) => {
-        if (o.metadata?.resourceVersion === p.metadata?.resourceVersion) return;
-        new Set([...servicesOf(o), ...servicesOf(p)]).forEach(touch);
-      },
-      onDelete: (p) => servicesOf(p).forEach(touch),
-    });
-    endpoints.addHandlers({
-      // Recreated when someone else removed them.
-      onDelete: (e) => {
-        if (services.get(objectKey(e))) loop.enqueue(objectKey(e));
-      },
-    });
+    ctx.informers.informer('service');
+    ctx.informers.informer('pod');
+    ctx.informers.informer('endpoints');
     return {
       run: () => {
+        const services = ctx.informers.informer('service');
+        const pods = ctx.informers.informer('pod');
+        const endpoints = ctx.informers.informer('endpoints');
+        const log = ctx.log.with({ controller: 'endpoint' });
+        const pending = new Map<string, number>();
+        const deps: EndpointsDeps = {
+          services,
+          pods,
+          endpoints,
+          client: ctx.client,
+          recorder: ctx.recorder('endpoint-controller'),
+          log,
+          triggerTime: (k) => pending.get(k),
+        };
+        const loop = new ReconcileLoop({
+          name: 'endpoint',
+          log,
+          reconcile: async (key) => {
+            const seen = pending.get(key);
+            await reconcileEndpoints(deps, key);
+            // Only a change seen before this sync started is accounted for by it.
+            if (pending.get(key) === seen) pending.delete(key);
+          },
+        });
+        const touch = (key: string) => {
+          if (!pending.has(key)) pending.set(key, ctx.now());
+          loop.enqueue(key);
+        };
+        const servicesOf = (pod: Pod): string[] =>
+          services
+            .byIndex(NAMESPACE_INDEX, pod.metadata?.namespace ?? '')
+            .filter((s) => s.spec?.selector && Object.keys(s.spec.selector).length && labelSelectorFromSet(s.spec.selector).matches(pod.metadata?.labels))
+            .map((s) => objectKey(s));
+        services.addHandlers({
+          onAdd: (s) => touch(objectKey(s)),
+          onUpdate: (_o, s) => touch(objectKey(s)),
+          onDelete: (s) => touch(objectKey(s)),
+        });
+        // Every Service is synced once anyway (replayed as adds above): pods replayed add nothing.
+        let replaying = true;
+        pods.addHandlers({
+          onAdd: (p) => {
+            if (!replaying) servicesOf(p).forEach(touch);
+          },
+          onUpdate: (o, p) => {
+            if (o.metadata?.resourceVersion === p.metadata?.resourceVersion) return;
+            new Set([...servicesOf(o), ...servicesOf(p)]).forEach(touch);
+          },
+          onDelete: (p) => servicesOf(p).forEach(touch),
+        });
+        replaying = false;
+        endpoints.addHandlers({
+          // Recreated when someone else removed them.
+          onDelete: (e) => {
+            if (services.get(objectKey(e))) loop.enqueue(objectKey(e));
+          },
+        });
         // checkLeftoverEndpoints: Endpoints of Services deleted while no controller ran are removed
         // (except leader-election records, which Kubernetes still skips).
         for (const e of endpoints.list()) {

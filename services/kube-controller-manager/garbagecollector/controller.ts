@@ -27,17 +27,19 @@ export const garbageCollectorController: ControllerDescriptor = {
     // kube-controller-manager's --concurrent-gc-syncs is 20; 5 is plenty for this cluster's size.
     deleteLoop = new ReconcileLoop({ name: 'garbage-collector-attempt-to-delete', log, workers: 5, reconcile: (uid) => gc.attemptToDelete(uid) });
     orphanLoop = new ReconcileLoop({ name: 'garbage-collector-attempt-to-orphan', log, workers: 2, reconcile: (uid) => gc.attemptToOrphan(uid) });
-    for (const info of RESOURCES) {
-      if (IGNORED.has(info.resource)) continue;
-      const inf = ctx.informers.informer(info.objectCase);
-      inf.addHandlers({
-        onAdd: (o) => graph.observe(info, o),
-        onUpdate: (_old, o) => graph.observe(info, o),
-        onDelete: (o) => graph.remove(o.metadata?.uid ?? ''),
-      });
-    }
+    const followed = RESOURCES.filter((info) => !IGNORED.has(info.resource));
+    for (const info of followed) ctx.informers.informer(info.objectCase);
     return {
       run: () => {
+        // Handlers are added now, to the informers as finally started (SharedInformers replaces an
+        // informer when a controller created after this one adds indexers); the caches replay as adds.
+        for (const info of followed) {
+          ctx.informers.informer(info.objectCase).addHandlers({
+            onAdd: (o) => graph.observe(info, o),
+            onUpdate: (_old, o) => graph.observe(info, o),
+            onDelete: (o) => graph.remove(o.metadata?.uid ?? ''),
+          });
+        }
         log.info('dependency graph synced', { nodes: graph.size });
         deleteLoop!.run();
         orphanLoop!.run();

@@ -14,8 +14,8 @@ export const namespaceController: ControllerDescriptor = {
   name: 'namespace',
   create(ctx) {
     const log = ctx.log.with({ controller: 'namespace' });
-    const namespaces = ctx.informers.informer('namespace');
-    const pods = ctx.informers.informer('pod');
+    ctx.informers.informer('namespace');
+    ctx.informers.informer('pod');
     const loop = new ReconcileLoop({
       name: 'namespace',
       log,
@@ -34,15 +34,22 @@ export const namespaceController: ControllerDescriptor = {
     const enqueueIfDeleting = (ns: { metadata?: { name?: string; deletionTimestamp?: string } }) => {
       if (ns.metadata?.deletionTimestamp) loop.enqueue(ns.metadata.name ?? '');
     };
-    namespaces.addHandlers({ onAdd: enqueueIfDeleting, onUpdate: (_o, n) => enqueueIfDeleting(n) });
-    // Not in Kubernetes, which waits out the estimate: the last pod of a terminating namespace
-    // going away is a reason to look again at once (pods usually go well within their grace).
-    pods.addHandlers({
-      onDelete: (p) => {
-        const ns = namespaces.get(p.metadata?.namespace ?? '');
-        if (ns?.metadata?.deletionTimestamp && pods.byIndex(NAMESPACE_INDEX, ns.metadata.name ?? '').length === 0) loop.enqueue(ns.metadata.name ?? '');
+    return {
+      run: () => {
+        // Looked up again now: SharedInformers replaces an informer when a controller created later adds indexers.
+        const namespaces = ctx.informers.informer('namespace');
+        const pods = ctx.informers.informer('pod');
+        namespaces.addHandlers({ onAdd: enqueueIfDeleting, onUpdate: (_o, n) => enqueueIfDeleting(n) });
+        // Not in Kubernetes, which waits out the estimate: the last pod of a terminating namespace
+        // going away is a reason to look again at once (pods usually go well within their grace).
+        pods.addHandlers({
+          onDelete: (p) => {
+            const ns = namespaces.get(p.metadata?.namespace ?? '');
+            if (ns?.metadata?.deletionTimestamp && pods.byIndex(NAMESPACE_INDEX, ns.metadata.name ?? '').length === 0) loop.enqueue(ns.metadata.name ?? '');
+          },
+        });
+        return loop.run();
       },
-    });
-    return { run: () => loop.run() };
+    };
   },
 };

@@ -33,6 +33,11 @@ export const NODE_LEASE_NAMESPACE = 'kube-node-lease';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 /** Index of pods by spec.nodeName. */
 export const POD_NODE_INDEX = 'spec.nodeName';
+
+/** The POD_NODE_INDEX indexer. */
+export function podsByNode(p: Pod): string[] {
+  return p.spec?.nodeName ? [p.spec.nodeName] : [];
+}
 const EVICTION_QPS = 0.1;
 const SECONDARY_EVICTION_QPS = 0.01;
 const LARGE_CLUSTER_THRESHOLD = 50;
@@ -258,24 +263,27 @@ export const nodeLifecycleController: ControllerDescriptor = {
   name: 'node-lifecycle',
   create(ctx) {
     const log = ctx.log.with({ controller: 'node-lifecycle' });
-    const nodes = ctx.informers.informer('node');
-    const leases = ctx.informers.informer('lease');
-    const pods = ctx.informers.informer('pod', { [POD_NODE_INDEX]: (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []) });
-    const deps: NodeLifecycleDeps = {
-      nodes,
-      leases,
-      pods,
-      client: ctx.client,
-      recorder: ctx.recorder('node-controller'),
-      log,
-      now: ctx.now,
-      gracePeriodSeconds: ctx.timings.nodeMonitorGracePeriodSeconds,
-    };
-    const monitor = new NodeHealthMonitor(deps);
-    const noSchedule = new ReconcileLoop({ name: 'node-lifecycle-noschedule', log, reconcile: (name) => reconcileNoScheduleTaints(deps, name) });
-    nodes.addHandlers({ onAdd: (n) => noSchedule.enqueue(n.metadata?.name ?? ''), onUpdate: (_o, n) => noSchedule.enqueue(n.metadata?.name ?? '') });
+    const podIndex = { [POD_NODE_INDEX]: podsByNode };
+    ctx.informers.informer('node');
+    ctx.informers.informer('lease');
+    ctx.informers.informer('pod', podIndex);
     return {
       run: () => {
+        // Looked up now: SharedInformers replaces an informer when a controller created later adds indexers.
+        const nodes = ctx.informers.informer('node');
+        const deps: NodeLifecycleDeps = {
+          nodes,
+          leases: ctx.informers.informer('lease'),
+          pods: ctx.informers.informer('pod', podIndex),
+          client: ctx.client,
+          recorder: ctx.recorder('node-controller'),
+          log,
+          now: ctx.now,
+          gracePeriodSeconds: ctx.timings.nodeMonitorGracePeriodSeconds,
+        };
+        const monitor = new NodeHealthMonitor(deps);
+        const noSchedule = new ReconcileLoop({ name: 'node-lifecycle-noschedule', log, reconcile: (name) => reconcileNoScheduleTaints(deps, name) });
+        nodes.addHandlers({ onAdd: (n) => noSchedule.enqueue(n.metadata?.name ?? ''), onUpdate: (_o, n) => noSchedule.enqueue(n.metadata?.name ?? '') });
         noSchedule.run();
         let stopped = false;
         let running: Promise<void> | undefined;

@@ -18,7 +18,7 @@ import { formatTime } from '../../lib/time';
 import { ReconcileResult } from '../../lib/workqueue';
 import { ControllerDescriptor } from '../context';
 import { ReconcileLoop } from '../loop';
-import { POD_NODE_INDEX } from './controller';
+import { POD_NODE_INDEX, podsByNode } from './controller';
 import { evictionDecision, noExecuteTaints } from './taints';
 
 const POD = resourceForCase('pod');
@@ -94,32 +94,40 @@ export const taintEvictionController: ControllerDescriptor = {
   name: 'taint-eviction-controller',
   create(ctx) {
     const log = ctx.log.with({ controller: 'taint-eviction-controller' });
-    const nodes = ctx.informers.informer('node');
-    const pods = ctx.informers.informer('pod', { [POD_NODE_INDEX]: (p) => (p.spec?.nodeName ? [p.spec.nodeName] : []) });
-    const te = new TaintEviction({ pods, nodes, client: ctx.client, recorder: ctx.recorder('taint-eviction-controller'), log, now: ctx.now });
-    const loop = new ReconcileLoop({ name: 'taint-eviction-controller', log, workers: 8, reconcile: (key) => te.reconcile(key) });
-    const sig = (n: Node | undefined) => JSON.stringify(noExecuteTaints(n).map((t) => [t.key, t.value, t.effect]));
-    const enqueueNodePods = (n: Node) => {
-      for (const p of pods.byIndex(POD_NODE_INDEX, n.metadata?.name ?? '')) loop.enqueue(objectKey(p));
+    const podIndex = { [POD_NODE_INDEX]: podsByNode };
+    ctx.informers.informer('node');
+    ctx.informers.informer('pod', podIndex);
+    return {
+      run: () => {
+        // Looked up now: SharedInformers replaces an informer when a controller created later adds indexers.
+        const nodes = ctx.informers.informer('node');
+        const pods = ctx.informers.informer('pod', podIndex);
+        const te = new TaintEviction({ pods, nodes, client: ctx.client, recorder: ctx.recorder('taint-eviction-controller'), log, now: ctx.now });
+        const loop = new ReconcileLoop({ name: 'taint-eviction-controller', log, workers: 8, reconcile: (key) => te.reconcile(key) });
+        const sig = (n: Node | undefined) => JSON.stringify(noExecuteTaints(n).map((t) => [t.key, t.value, t.effect]));
+        const enqueueNodePods = (n: Node) => {
+          for (const p of pods.byIndex(POD_NODE_INDEX, n.metadata?.name ?? '')) loop.enqueue(objectKey(p));
+        };
+        nodes.addHandlers({
+          onAdd: (n) => {
+            if (noExecuteTaints(n).length) enqueueNodePods(n);
+          },
+          onUpdate: (o, n) => {
+            if (sig(o) !== sig(n)) enqueueNodePods(n);
+          },
+        });
+        pods.addHandlers({
+          onAdd: (p) => {
+            if (p.spec?.nodeName) loop.enqueue(objectKey(p));
+          },
+          onUpdate: (o, p) => {
+            // Only what the decision depends on: the node, the tolerations, deletion.
+            if (o.spec?.nodeName !== p.spec?.nodeName || JSON.stringify(o.spec?.tolerations) !== JSON.stringify(p.spec?.tolerations) || o.metadata?.deletionTimestamp !== p.metadata?.deletionTimestamp) loop.enqueue(objectKey(p));
+          },
+          onDelete: (p) => loop.enqueue(objectKey(p)),
+        });
+        return loop.run();
+      },
     };
-    nodes.addHandlers({
-      onAdd: (n) => {
-        if (noExecuteTaints(n).length) enqueueNodePods(n);
-      },
-      onUpdate: (o, n) => {
-        if (sig(o) !== sig(n)) enqueueNodePods(n);
-      },
-    });
-    pods.addHandlers({
-      onAdd: (p) => {
-        if (p.spec?.nodeName) loop.enqueue(objectKey(p));
-      },
-      onUpdate: (o, p) => {
-        // Only what the decision depends on: the node, the tolerations, deletion.
-        if (o.spec?.nodeName !== p.spec?.nodeName || JSON.stringify(o.spec?.tolerations) !== JSON.stringify(p.spec?.tolerations) || o.metadata?.deletionTimestamp !== p.metadata?.deletionTimestamp) loop.enqueue(objectKey(p));
-      },
-      onDelete: (p) => loop.enqueue(objectKey(p)),
-    });
-    return { run: () => loop.run() };
   },
 };
