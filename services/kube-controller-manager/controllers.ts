@@ -15,6 +15,7 @@ import { replicaSetController } from './replicaset/replicaset';
 import { deploymentController } from './deployment/deployment';
 import { jobController } from './job/controller';
 import { ttlAfterFinishedController } from './ttlafterfinished/controller';
+import { cronJobController } from './cronjob/controller';
 
 export const CONTROLLERS: ControllerDescriptor[] = [
   nodeLifecycleController,
@@ -29,4 +30,5 @@ export const CONTROLLERS: ControllerDescriptor[] = [
   deploymentController,
   jobController,
   ttlAfterFinishedController,
+  cronJobController,
 ];

@@ -15,7 +15,7 @@ import { isReason } from '../../lib/errors';
 import { EventRecorder } from '../../lib/events';
 import { Job, JobCondition, JobStatus } from '../../lib/generated/kubemu/batch/v1/batch';
 import { EnvVar, Pod, PodTemplateSpec } from '../../lib/generated/kubemu/core/v1/core';
-import { Informer } from '../../lib/informer';
+import { Informer, NAMESPACE_INDEX } from '../../lib/informer';
 import { Logger } from '../../lib/log';
 import { objectKey, resourceForCase } from '../../lib/resources';
 import { formatTime } from '../../lib/time';
@@ -45,18 +45,18 @@ const JOB = resourceForCase('job');
 export const JOB_TRACKING_FINALIZER = 'batch.kubernetes.io/job-tracking';
 /** Work-queue keys of orphaned pods that still carry the tracking finalizer. */
 const ORPHAN_POD_PREFIX = 'pod:';
-/** Pod index: the uid of the Job controlling the pod. */
-export const JOB_UID_INDEX = 'jobUid';
 /** At most this many pods are created or deleted in one sync (MaxPodCreateDeletePerSync). */
 export const MAX_POD_CREATE_DELETE_PER_SYNC = 500;
 /** At most this many pods are in status.uncountedTerminatedPods at once (MaxUncountedPods). */
 export const MAX_UNCOUNTED_PODS = 500;
 const SLOW_START_INITIAL_BATCH_SIZE = 1;
 
-/** Indexes pods by the uid of their controlling Job. */
-export function jobUidIndex(pod: Pod): string[] {
-  const ref = controllerOf(pod.metadata);
-  return ref && ref.kind === 'Job' && ref.uid ? [ref.uid] : [];
+/** The pods of `namespace` that the Job of `uid` controls (as Kubernetes: the namespace's pods, filtered by controllerRef). */
+export function podsControlledBy(pods: Pick<Informer<'pod'>, 'byIndex'>, namespace: string, uid: string): Pod[] {
+  return pods.byIndex(NAMESPACE_INDEX, namespace).filter((p) => {
+    const ref = controllerOf(p.metadata);
+    return ref?.kind === 'Job' && ref.uid === uid;
+  });
 }
 
 /** Whether the Job has a Complete or Failed condition that is True (util.IsJobFinished). */
@@ -404,7 +404,7 @@ export class JobController {
 
   private podsOf(job: Job): Pod[] {
     const uid = job.metadata?.uid;
-    return uid ? this.d.pods.byIndex(JOB_UID_INDEX, uid) : [];
+    return uid ? podsControlledBy(this.d.pods, job.metadata?.namespace ?? '', uid) : [];
   }
 
   /** Finished pods not yet counted: they still carry the finalizer and are in no uncounted list (getNewFinishedPods). */
@@ -820,7 +820,7 @@ export const jobController: ControllerDescriptor = {
   create(ctx: ControllerContext) {
     const log = ctx.log.with({ controller: 'job' });
     const jobs = ctx.informers.informer('job');
-    const pods = ctx.informers.informer('pod', { [JOB_UID_INDEX]: jobUidIndex });
+    const pods = ctx.informers.informer('pod');
     const controller = new JobController({ jobs, pods, client: ctx.client, recorder: ctx.recorder('job-controller'), timings: ctx.timings, log, now: ctx.now });
     const loop = new ReconcileLoop({ name: 'job', reconcile: (key) => controller.reconcile(key), log });
     const enqueue = (keys: string[]) => keys.forEach((k) => loop.enqueue(k));
@@ -831,7 +831,7 @@ export const jobController: ControllerDescriptor = {
         loop.enqueue(objectKey(j));
         // Its pods' finalizers are now nobody's: release them.
         const uid = j.metadata?.uid;
-        if (uid) for (const p of pods.byIndex(JOB_UID_INDEX, uid)) enqueue(controller.keysFor(p, undefined));
+        if (uid) for (const p of podsControlledBy(pods, j.metadata?.namespace ?? '', uid)) enqueue(controller.keysFor(p, undefined));
       },
     });
     pods.addHandlers({
