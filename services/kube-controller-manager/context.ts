@@ -27,20 +27,21 @@ export class SharedInformers {
   ) {}
 
   /**
-   * The shared informer of `c`, created on first use. `indexers` are added to it; asking with
-   * new indexers after start() throws (an informer's indices are built as objects arrive).
+   * The shared informer of `c`, created on first use; every caller gets the same object.
+   * `indexers` are added to it; asking with new indexers after start() throws (an informer's
+   * indices are built as objects arrive).
    */
   informer<C extends ObjectCase>(c: C, indexers: Record<string, IndexFunc<KindMap[C]>> = {}): Informer<C> {
-    const existing = this.informers.get(c);
-    const names = Object.keys(indexers);
+    const existing = this.informers.get(c) as unknown as Informer<C> | undefined;
     if (existing) {
-      const have = this.indexers.get(c) ?? {};
-      const missing = names.filter((n) => !(n in have));
-      if (missing.length === 0) return existing as unknown as Informer<C>;
-      if (this.started) throw new Error(`informer ${c}: indexers ${missing.join(', ')} asked for after start`);
-      // Rebuild with the union of indexers: nothing is cached before start().
-      this.informers.delete(c);
-      return this.informer(c, { ...(have as Record<string, IndexFunc<KindMap[C]>>), ...indexers });
+      const missing = Object.keys(indexers).filter((n) => !(n in (this.indexers.get(c) ?? {})));
+      if (missing.length > 0) {
+        if (this.started) throw new Error(`informer ${c}: indexers ${missing.join(', ')} asked for after start`);
+        // The same informer object for everyone: controllers keep the reference they were given.
+        existing.addIndexers(indexers);
+        this.indexers.set(c, { ...(this.indexers.get(c) ?? {}), ...(indexers as Record<string, IndexFunc<never>>) });
+      }
+      return existing;
     }
     if (this.started) throw new Error(`informer ${c} asked for after start`);
     const inf = new Informer<C>({ client: this.client, nats: this.nats, info: resourceForCase(c), indexers, log: this.log });

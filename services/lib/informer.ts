@@ -79,6 +79,19 @@ export class Informer<C extends ObjectCase> {
     this.fields = opts.fieldSelector ? parseFieldSelector(opts.fieldSelector) : undefined;
   }
 
+  /**
+   * Adds indexers (a name already present keeps its function). Only before start(): indices are
+   * built as objects arrive. Throws after start.
+   */
+  addIndexers(indexers: Record<string, IndexFunc<KindMap[C]>>): void {
+    if (this.loop) throw new Error(`informer ${this.opts.info.resource}: indexers added after start`);
+    for (const [name, fn] of Object.entries(indexers)) {
+      if (name in this.indexers) continue;
+      this.indexers[name] = fn;
+      this.indices.set(name, new Map());
+    }
+  }
+
   /** Adds handlers; objects already cached are replayed to it as adds. */
   addHandlers(h: InformerHandlers<KindMap[C]>): void {
     this.handlers.push(h);
