@@ -37,6 +37,20 @@ afterAll(async () => {
   await env?.stop();
 });
 
+/** get → change → update, again on a Conflict (the controller writes status concurrently). */
+async function mutate(name: string, change: (o: DaemonSet) => void): Promise<void> {
+  for (let i = 0; ; i++) {
+    const cur = await env.client.get(DS, NS, name);
+    change(cur);
+    try {
+      await env.client.update(DS, cur);
+      return;
+    } catch (err) {
+      if (i > 20 || !(err instanceof Error) || !/the object has been modified/.test(err.message)) throw err;
+    }
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 30000): Promise<T> {
   const end = Date.now() + ms;
@@ -122,9 +136,7 @@ test('daemonset - a rolling update replaces every pod, at most maxUnavailable (1
     maxUnavailable = Math.max(maxUnavailable, unavailable);
   }, 20);
   try {
-    const cur = await env.client.get(DS, NS, name);
-    cur.spec!.template!.spec!.containers![0].image = 'nginx:1.28';
-    await env.client.update(DS, cur);
+    await mutate(name, (o) => void (o.spec!.template!.spec!.containers![0].image = 'nginx:1.28'));
     await until('all pods updated', async () => {
       const s = await statusOf(name);
       const now = live(name);

@@ -49,6 +49,20 @@ afterAll(async () => {
   await env?.stop();
 });
 
+/** get → change → update, again on a Conflict (the controller writes status concurrently). */
+async function mutate(name: string, change: (o: StatefulSet) => void): Promise<void> {
+  for (let i = 0; ; i++) {
+    const cur = await env.client.get(STS, NS, name);
+    change(cur);
+    try {
+      await env.client.update(STS, cur);
+      return;
+    } catch (err) {
+      if (i > 20 || !(err instanceof Error) || !/the object has been modified/.test(err.message)) throw err;
+    }
+  }
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 30000): Promise<T> {
   const end = Date.now() + ms;
@@ -129,9 +143,7 @@ test('statefulset - pods are created in order with identity and claims, recreate
 
   // Scale down to 1: web-2 goes first, then web-1; claims stay (Retain).
   const mark = history.length;
-  const cur = await env.client.get(STS, NS, 'web');
-  cur.spec!.replicas = 1;
-  await env.client.update(STS, cur);
+  await mutate('web', (o) => void (o.spec!.replicas = 1));
   await until('only web-0 left', () => (podsOf('web').map((p) => p.metadata?.name).join(',') === 'web-0' ? true : undefined));
   const later = history.slice(mark);
   expect(later.indexOf('DELETED web-2')).toBeGreaterThanOrEqual(0);
@@ -152,9 +164,7 @@ test('statefulset - a rolling update with a partition replaces only ordinals at 
   const oldRev = before.currentRevision!;
 
   const mark = history.length;
-  const cur = await env.client.get(STS, NS, 'db');
-  cur.spec!.template!.spec!.containers![0].image = 'nginx:1.28';
-  await env.client.update(STS, cur);
+  await mutate('db', (o) => void (o.spec!.template!.spec!.containers![0].image = 'nginx:1.28'));
   const st = await until('db-1 and db-2 updated', async () => {
     const x = await statusOf('db');
     return x.updatedReplicas === 2 && x.readyReplicas === 3 && x.observedGeneration === 2 ? x : undefined;
@@ -180,9 +190,7 @@ test('statefulset - a rolling update with a partition replaces only ordinals at 
   expect(byName('db-0').spec?.containers?.[0].image).toBe('nginx:1.27');
 
   // Partition 0 finishes the rollout: currentRevision becomes the update revision.
-  const cur2 = await env.client.get(STS, NS, 'db');
-  cur2.spec!.updateStrategy!.rollingUpdate!.partition = 0;
-  await env.client.update(STS, cur2);
+  await mutate('db', (o) => void (o.spec!.updateStrategy!.rollingUpdate!.partition = 0));
   const done = await until('rollout complete', async () => {
     const x = await statusOf('db');
     return x.currentRevision === x.updateRevision && x.updatedReplicas === 3 && x.readyReplicas === 3 ? x : undefined;
@@ -212,9 +220,7 @@ test('statefulset - retention policy Delete: claims go with scaled-down pods and
   const claim0 = await until('claim data-cache-0', () => env.client.tryGet(PVC, NS, 'data-cache-0'));
   expect(claim0.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'StatefulSet', name: 'cache', uid: created.metadata?.uid })]);
 
-  const cur = await env.client.get(STS, NS, 'cache');
-  cur.spec!.replicas = 1;
-  await env.client.update(STS, cur);
+  await mutate('cache', (o) => void (o.spec!.replicas = 1));
   await until('claim data-cache-1 deleted with its pod', async () => ((await env.client.tryGet(PVC, NS, 'data-cache-1')) ? undefined : true));
   expect(await env.client.tryGet(PVC, NS, 'data-cache-0')).toBeDefined();
 

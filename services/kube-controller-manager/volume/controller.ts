@@ -119,6 +119,7 @@ export class PersistentVolumeBinder {
   }
 
   private async syncBoundClaim(claim: PersistentVolumeClaim): Promise<void> {
+    this.assumed.delete(claim.metadata?.uid ?? '');
     const name = claim.spec?.volumeName;
     if (!name) {
       await this.setClaimPhase(claim, 'Lost');
@@ -231,7 +232,8 @@ export class PersistentVolumeBinder {
       await this.d.client.updateStatus(PVC, next);
       this.d.log.info('claim bound', { controller: COMPONENT, claim: objectKey(claim), volume: name });
     }
-    this.assumed.delete(uid);
+    // `assumed` keeps the choice until a sync sees the claim bound (syncBoundClaim forgets it), so
+    // a sync on a cache that still shows the claim unbound binds it to this same volume.
   }
 
   /**
@@ -311,8 +313,14 @@ export class PersistentVolumeBinder {
     this.d.log.info('volume deleted', { controller: COMPONENT, volume: name, path: dir });
   }
 
-  private forgetVolume(name: string): void {
+  /** Drops bind choices naming a volume that is gone or released. */
+  forgetVolume(name: string): void {
     for (const [uid, v] of this.assumed) if (v === name) this.assumed.delete(uid);
+  }
+
+  /** Drops the bind choice of a deleted claim. */
+  forgetClaim(uid: string): void {
+    this.assumed.delete(uid);
   }
 
   private async setVolumePhase(volume: PersistentVolume, phase: string): Promise<PersistentVolume> {
@@ -368,7 +376,10 @@ export const persistentVolumeBinderController: ControllerDescriptor = {
         volumeLoop.enqueue(objectKey(v));
         claimOfVolume(v);
       },
-      onDelete: (v) => claimOfVolume(v),
+      onDelete: (v) => {
+        binder.forgetVolume(objectKey(v));
+        claimOfVolume(v);
+      },
     });
     // Any volume may now fit an unbound claim: a new or changed volume re-syncs pending claims too.
     const pendingClaims = (): void => {
@@ -382,6 +393,7 @@ export const persistentVolumeBinderController: ControllerDescriptor = {
         if (c.spec?.volumeName) volumeLoop.enqueue(c.spec.volumeName);
       },
       onDelete: (c) => {
+        binder.forgetClaim(c.metadata?.uid ?? '');
         if (c.spec?.volumeName) volumeLoop.enqueue(c.spec.volumeName);
         // A volume pre-bound to (or provisioned for) this claim but not yet in its volumeName.
         const uid = c.metadata?.uid;
