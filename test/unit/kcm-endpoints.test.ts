@@ -4,8 +4,8 @@
  */
 import { Endpoints, Pod, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 import { logger } from '../../services/lib/log';
-import { buildSubsets, findPort } from '../../services/kube-controller-manager/endpoints/subsets';
-import { EndpointsDeps, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, reconcileEndpoints } from '../../services/kube-controller-manager/endpoints/controller';
+import { buildSubsets, findPort, truncateSubsets } from '../../services/kube-controller-manager/endpoints/subsets';
+import { EndpointsDeps, HEADLESS_LABEL, LAST_CHANGE_TRIGGER_TIME, OVER_CAPACITY, reconcileEndpoints } from '../../services/kube-controller-manager/endpoints/controller';
 
 function pod(name: string, ip: string, opts: { ready?: boolean; ports?: { name: string; containerPort: number }[]; labels?: Record<string, string>; deleting?: boolean; phase?: string; restartPolicy?: string } = {}): Pod {
   return {
@@ -100,6 +100,39 @@ describe('endpoints - buildSubsets', () => {
       expect.objectContaining({ ports: [], addresses: [expect.objectContaining({ ip: '10.1.0.1' })] }),
     ]);
     expect(buildSubsets(svc([{ name: 'http', port: 80, targetPort: 80 }]), [])).toEqual([]);
+  });
+});
+
+describe('endpoints - truncation over capacity', () => {
+  const addrs = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ ip: `${prefix}.${i}` }));
+  test.each<[string, [number, number][], number, [number, number][], boolean]>([
+    ['under capacity: untouched', [[3, 2]], 10, [[3, 2]], false],
+    ['not-ready addresses go first', [[6, 4], [2, 4]], 10, [[6, 1], [2, 1]], true],
+    ['too many ready: ready shared proportionally, not-ready dropped', [[12, 3], [4, 0]], 10, [[8, 0], [2, 0]], true],
+  ])('%s', (_n, shape, max, want, truncated) => {
+    const subsets = shape.map(([r, n], i) => ({ addresses: addrs(`r${i}`, r), notReadyAddresses: addrs(`n${i}`, n), ports: [] }));
+    const out = truncateSubsets(subsets, max);
+    expect(out.truncated).toBe(truncated);
+    expect(out.subsets.map((s) => [s.addresses!.length, s.notReadyAddresses!.length])).toEqual(want);
+  });
+
+  test('reconcile writes the over-capacity annotation past 1000 addresses', async () => {
+    const many = Array.from({ length: 1001 }, (_, i) => pod(`p${i}`, `10.2.${Math.floor(i / 250)}.${i % 250}`));
+    const calls: Endpoints[] = [];
+    await reconcileEndpoints(
+      {
+        services: { get: () => svc([{ name: 'http', port: 80, targetPort: 80 }]) },
+        pods: { byIndex: () => many },
+        endpoints: { get: () => undefined },
+        client: { create: (async (_i: unknown, o: Endpoints) => (calls.push(o), o)) as never, update: (async () => undefined) as never, delete: (async () => undefined) as never, get: (async () => undefined) as never },
+        recorder: { record: async () => undefined },
+        log: logger('test'),
+        triggerTime: () => undefined,
+      },
+      'default/web',
+    );
+    expect(calls[0].metadata!.annotations![OVER_CAPACITY]).toBe('truncated');
+    expect(calls[0].subsets!.flatMap((s) => s.addresses ?? [])).toHaveLength(1000);
   });
 });
 

@@ -14,12 +14,14 @@ import { Logger } from '../../lib/log';
 import { objectKey, resourceForCase } from '../../lib/resources';
 import { ControllerDescriptor } from '../context';
 import { ReconcileLoop } from '../loop';
-import { buildSubsets } from './subsets';
+import { buildSubsets, truncateSubsets } from './subsets';
 
 const ENDPOINTS = resourceForCase('endpoints');
 
 /** Kubernetes' v1.EndpointsLastChangeTriggerTime annotation. */
 export const LAST_CHANGE_TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
+/** Kubernetes' v1.EndpointsOverCapacity annotation, set to "truncated" when addresses were left out. */
+export const OVER_CAPACITY = 'endpoints.kubernetes.io/over-capacity';
 /** Kubernetes' v1.IsHeadlessService label. */
 export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 
@@ -77,12 +79,15 @@ export async function reconcileEndpoints(d: EndpointsDeps, key: string): Promise
   if (!selector || Object.keys(selector).length === 0) return;
   const sel = labelSelectorFromSet(selector);
   const pods = d.pods.byIndex(NAMESPACE_INDEX, namespace).filter((p) => sel.matches(p.metadata?.labels));
-  const subsets = buildSubsets(svc, pods);
+  const { subsets, truncated } = truncateSubsets(buildSubsets(svc, pods));
   const current = d.endpoints.get(key);
   const labels = endpointsLabels(svc);
-  if (current && sameJSON(current.subsets ?? [], subsets) && labelsEqual(current.metadata?.labels, labels)) return;
+  const capacityCorrect = (current?.metadata?.annotations?.[OVER_CAPACITY] === 'truncated') === truncated;
+  if (current && sameJSON(current.subsets ?? [], subsets) && labelsEqual(current.metadata?.labels, labels) && capacityCorrect) return;
 
   const annotations = { ...(current?.metadata?.annotations ?? {}) };
+  if (truncated) annotations[OVER_CAPACITY] = 'truncated';
+  else delete annotations[OVER_CAPACITY];
   const trigger = d.triggerTime(key);
   if (trigger !== undefined) annotations[LAST_CHANGE_TRIGGER_TIME] = new Date(trigger).toISOString();
   else delete annotations[LAST_CHANGE_TRIGGER_TIME];
@@ -99,7 +104,7 @@ export async function reconcileEndpoints(d: EndpointsDeps, key: string): Promise
         // Usually our own previous write not yet in the cache: once more against the live object.
         if (!isReason(err, 'Conflict')) throw err;
         const live = await d.client.get(ENDPOINTS, namespace, name);
-        if (sameJSON(live.subsets ?? [], subsets) && labelsEqual(live.metadata?.labels, labels)) return;
+        if (sameJSON(live.subsets ?? [], subsets) && labelsEqual(live.metadata?.labels, labels) && (live.metadata?.annotations?.[OVER_CAPACITY] === 'truncated') === truncated) return;
         await d.client.update(ENDPOINTS, { ...next, metadata: { ...next.metadata, resourceVersion: live.metadata?.resourceVersion } });
       }
     } else {
@@ -109,7 +114,7 @@ export async function reconcileEndpoints(d: EndpointsDeps, key: string): Promise
         // The cache has not shown Endpoints written a moment ago (by us): update the live object.
         if (!isReason(err, 'AlreadyExists')) throw err;
         const live = await d.client.get(ENDPOINTS, namespace, name);
-        if (sameJSON(live.subsets ?? [], subsets) && labelsEqual(live.metadata?.labels, labels)) return;
+        if (sameJSON(live.subsets ?? [], subsets) && labelsEqual(live.metadata?.labels, labels) && (live.metadata?.annotations?.[OVER_CAPACITY] === 'truncated') === truncated) return;
         await d.client.update(ENDPOINTS, { ...live, metadata: { ...live.metadata, labels, annotations: { ...(live.metadata?.annotations ?? {}), ...annotations } }, subsets });
       }
     }

@@ -150,3 +150,35 @@ export function repackSubsets(subsets: EndpointSubset[]): EndpointSubset[] {
   const first = (s: EndpointSubset) => (s.addresses ?? [])[0] ?? (s.notReadyAddresses ?? [])[0];
   return out.sort((a, b) => compareAddr(first(a), first(b)) || portKey(a.ports?.[0] ?? {}).localeCompare(portKey(b.ports?.[0] ?? {})));
 }
+
+/** The most addresses one Endpoints object carries (Kubernetes' maxCapacity). */
+export const MAX_ENDPOINTS_CAPACITY = 1000;
+
+/**
+ * Kubernetes' truncateEndpoints: when the subsets hold more than `max` addresses, keeps `max` of
+ * them, ready ones first — each subset keeps its proportional share, rounded up, the last one
+ * taking what is left. Returns the subsets (new arrays, inputs untouched) and whether it
+ * truncated. Pure.
+ */
+export function truncateSubsets(subsets: EndpointSubset[], max = MAX_ENDPOINTS_CAPACITY): { subsets: EndpointSubset[]; truncated: boolean } {
+  let totalReady = 0;
+  let totalNotReady = 0;
+  for (const s of subsets) {
+    totalReady += (s.addresses ?? []).length;
+    totalNotReady += (s.notReadyAddresses ?? []).length;
+  }
+  if (totalReady + totalNotReady <= max) return { subsets, truncated: false };
+  const truncateReady = totalReady > max;
+  const room = truncateReady ? max : max - totalReady;
+  const numTotal = truncateReady ? totalReady : totalNotReady;
+  let canBeAdded = room;
+  const out = subsets.map((s) => {
+    const inSubset = truncateReady ? (s.addresses ?? []).length : (s.notReadyAddresses ?? []).length;
+    const toBeAdded = Math.min(canBeAdded, Math.ceil((inSubset / numTotal) * room));
+    canBeAdded -= toBeAdded;
+    return truncateReady
+      ? { ...s, addresses: (s.addresses ?? []).slice(0, toBeAdded), notReadyAddresses: [] }
+      : { ...s, notReadyAddresses: (s.notReadyAddresses ?? []).slice(0, toBeAdded) };
+  });
+  return { subsets: out, truncated: true };
+}
