@@ -170,8 +170,10 @@ describe('daemonset - sync', () => {
     const set = ds({ nodeSelector: { role: 'edge' } });
     const h = templateHash(set);
     const nodes = [node('n1', { role: 'edge' }), node('n2', { role: 'edge' }), node('n3')];
-    const { calls, events, statuses } = await run(set, nodes, [readyPod(set, 'n1', h, 'p1'), readyPod(set, 'n3', h, 'p3'), readyPod(set, 'gone', h, 'p-gone')]);
-    expect(calls.sort()).toEqual(['create n2', 'delete p-gone', 'delete p3']);
+    const pending = newDaemonPod(set, 'gone-too', h);
+    pending.metadata!.name = 'p-pending';
+    const { calls, events, statuses } = await run(set, nodes, [readyPod(set, 'n1', h, 'p1'), readyPod(set, 'n3', h, 'p3'), readyPod(set, 'gone', h, 'p-gone'), pending]);
+    expect(calls.sort()).toEqual(['create n2', 'delete p-gone', 'delete p-pending', 'delete p3']);
     expect(events).toEqual(expect.arrayContaining(['SuccessfulCreate Created pod: agent-new', 'SuccessfulDelete Deleted pod: p3']));
     expect(statuses[0].status).toMatchObject({ desiredNumberScheduled: 2, currentNumberScheduled: 1, numberMisscheduled: 1, numberReady: 1, numberAvailable: 1, numberUnavailable: 1, updatedNumberScheduled: 1 });
   });

@@ -117,7 +117,9 @@ export async function syncDaemonSet(d: DaemonSetDeps, key: string): Promise<Reco
     const node = targetNodeName(p);
     if (!node) continue;
     if (!nodeNames.has(node)) {
-      if (p.spec?.nodeName) orphaned.push(p);
+      // Unscheduled pods for a node that is gone (getUnscheduledPodsWithoutNode), and, see the
+      // file comment, bound pods of a vanished node.
+      orphaned.push(p);
       continue;
     }
     const list = byNode.get(node) ?? [];
