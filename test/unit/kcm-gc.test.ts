@@ -89,7 +89,7 @@ class FakeOps implements CollectorOps {
     this.objects.set(o.metadata!.uid!, o);
   }
   async get(id: ObjectIdentity) {
-    return [...this.objects.values()].find((o) => o.metadata!.name === id.name && o.metadata!.namespace === id.namespace);
+    return [...this.objects.values()].find((o) => o.metadata!.name === id.name && (o.metadata!.namespace ?? '') === id.namespace);
   }
   async delete(id: ObjectIdentity, policy: string) {
     this.calls.push(`delete ${id.name} ${policy}`);
@@ -151,6 +151,19 @@ describe('gc - collector', () => {
     graph.remove('a1');
     await gc.attemptToDelete('p1');
     expect(ops.calls).toEqual(['delete b Background', 'unfinalize cm-p1 foregroundDeletion']);
+  });
+
+  test('a cluster-scoped dependent of a namespaced owner: OwnerRefInvalidNamespace, treated as absent', async () => {
+    const { graph } = recordingGraph();
+    const ops = new FakeOps();
+    const pv: KubeObject = { metadata: { name: 'pv-1', uid: 'pv1', ownerReferences: [ref('p1')] } };
+    graph.observe(resourceForCase('persistentVolume'), pv);
+    ops.put(pv);
+    const warnings: string[] = [];
+    const gc = new GarbageCollector(graph, ops, logger('test'), () => undefined, (id, reason, message) => warnings.push(`${id.name} ${reason}: ${message}`));
+    await gc.attemptToDelete('pv1');
+    expect(warnings).toEqual(['pv-1 OwnerRefInvalidNamespace: ownerRef [v1/ConfigMap, namespace: , name: cm-p1, uid: p1] does not exist in namespace ""']);
+    expect(ops.calls).toEqual(['delete pv-1 Background']);
   });
 
   test('orphan: references removed from every dependent, then the finalizer', async () => {

@@ -161,6 +161,8 @@ export class GarbageCollector {
     private readonly ops: CollectorOps,
     private readonly log: Logger,
     private readonly requeue: (node: GraphNode) => void,
+    /** Records the OwnerRefInvalidNamespace warning on a dependent (optional). */
+    private readonly warn?: (dependent: ObjectIdentity, reason: string, message: string) => void,
   ) {}
 
   /**
@@ -211,8 +213,11 @@ export class GarbageCollector {
     if (this.absent.has(uid)) return 'dangling';
     const info = resourceForKind(ref.apiVersion ?? '', ref.kind ?? '');
     if (!info) throw new Error(`garbage collector: owner ${ref.apiVersion}, Kind=${ref.kind} of ${key(dependent.identity)} is of no served resource`);
-    // A namespaced owner of a cluster-scoped dependent cannot exist (Kubernetes: OwnerRefInvalidNamespace).
-    if (info.namespaced && !dependent.identity.namespace) return 'dangling';
+    // A namespaced owner of a cluster-scoped dependent cannot exist: Kubernetes treats it as absent and says so.
+    if (info.namespaced && !dependent.identity.namespace) {
+      this.warn?.(dependent.identity, 'OwnerRefInvalidNamespace', `ownerRef [${ref.apiVersion}/${ref.kind}, namespace: , name: ${ref.name}, uid: ${uid}] does not exist in namespace ""`);
+      return 'dangling';
+    }
     const owner = await this.ops.get({ apiVersion: ref.apiVersion ?? '', kind: ref.kind ?? '', namespace: info.namespaced ? dependent.identity.namespace : '', name: ref.name ?? '', uid });
     if (!owner || owner.metadata?.uid !== uid) {
       this.absent.add(uid);

@@ -23,7 +23,10 @@ export const garbageCollectorController: ControllerDescriptor = {
       attemptToDelete: (n) => deleteLoop!.enqueue(n.identity.uid),
       attemptToOrphan: (n) => orphanLoop!.enqueue(n.identity.uid),
     });
-    const gc = new GarbageCollector(graph, new ObjectOps(ctx.client), log, (n) => deleteLoop!.enqueue(n.identity.uid));
+    const recorder = ctx.recorder('garbage-collector-controller');
+    const gc = new GarbageCollector(graph, new ObjectOps(ctx.client), log, (n) => deleteLoop!.enqueue(n.identity.uid), (id, reason, message) =>
+      void recorder.record({ apiVersion: id.apiVersion, kind: id.kind, metadata: { name: id.name, namespace: id.namespace, uid: id.uid } }, 'Warning', reason, '', message),
+    );
     // kube-controller-manager's --concurrent-gc-syncs is 20; 5 is plenty for this cluster's size.
     deleteLoop = new ReconcileLoop({ name: 'garbage-collector-attempt-to-delete', log, workers: 5, reconcile: (uid) => gc.attemptToDelete(uid) });
     orphanLoop = new ReconcileLoop({ name: 'garbage-collector-attempt-to-orphan', log, workers: 2, reconcile: (uid) => gc.attemptToOrphan(uid) });
