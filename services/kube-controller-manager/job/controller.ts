@@ -481,8 +481,9 @@ export class JobController {
     );
     if (remaining > 0) {
       ctx.requeueAfterMs = ctx.requeueAfterMs === undefined ? remaining : Math.min(ctx.requeueAfterMs, remaining);
-      // As Kubernetes: the returned active count is 0 while waiting out the backoff.
-      return { active: 0 };
+      // Kubernetes returns 0 here, reporting active: 0 while pods still run during the backoff;
+      // the pods that run are what status.active should say.
+      return { active };
     }
     diff = Math.min(diff, MAX_POD_CREATE_DELETE_PER_SYNC);
     let indexes: number[] = [];
