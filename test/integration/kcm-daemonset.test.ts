@@ -3,7 +3,8 @@
  * three simulated nodes: one pod per node, placed through a required `metadata.name In [node]`
  * affinity with the daemon tolerations; a fourth node joining gets a pod, and loses it when it
  * leaves; a nodeSelector and an untolerated NoSchedule taint are honoured; a rolling update
- * replaces every pod, never more than maxUnavailable at once.
+ * replaces every pod, never more than maxUnavailable at once, or with maxSurge, each new pod
+ * before its old one.
  */
 import { DaemonSet } from '../../services/lib/generated/kubemu/apps/v1/apps';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -147,6 +148,31 @@ test('daemonset - a rolling update replaces every pod, at most maxUnavailable (1
   }
   expect(live(name).every((p) => p.spec?.containers?.[0].image === 'nginx:1.28' && p.metadata?.labels?.['pod-template-generation'] === '2')).toBe(true);
   expect(maxUnavailable).toBeLessThanOrEqual(1);
+});
+
+test('daemonset - a rolling update with maxSurge starts each new pod before deleting the old one', async () => {
+  const s = ds('surge');
+  s.spec!.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+  await env.client.create(DS, s);
+  await until('surge on 3 nodes', () => (readyNodes('surge') === 'sim-node-1,sim-node-2,sim-node-3' ? true : undefined));
+  let minReady = 3;
+  let maxPods = 0;
+  const watch = setInterval(() => {
+    minReady = Math.min(minReady, live('surge').filter(ready).length);
+    maxPods = Math.max(maxPods, live('surge').length);
+  }, 20);
+  try {
+    await mutate('surge', (o) => void (o.spec!.template!.spec!.containers![0].image = 'nginx:1.28'));
+    await until('surge updated', async () => {
+      const x = await statusOf('surge');
+      const now = live('surge');
+      return x.observedGeneration === 2 && x.updatedNumberScheduled === 3 && x.numberAvailable === 3 && now.length === 3 && now.every((p) => ready(p) && p.spec?.containers?.[0].image === 'nginx:1.28') ? true : undefined;
+    });
+  } finally {
+    clearInterval(watch);
+  }
+  expect(minReady).toBe(3);
+  expect(maxPods).toBe(4);
 });
 
 test('daemonset - a nodeSelector and an untolerated NoSchedule taint limit the nodes', async () => {

@@ -7,11 +7,12 @@ import { DaemonSet } from '../../services/lib/generated/kubemu/apps/v1/apps';
 import { Node, Pod, Taint, Toleration } from '../../services/lib/generated/kubemu/core/v1/core';
 import { logger } from '../../services/lib/log';
 import { ControllerExpectations } from '../../services/kube-controller-manager/expectations';
-import { newDaemonPod, PODS_BY_DAEMONSET, syncDaemonSet } from '../../services/kube-controller-manager/daemonset/controller';
+import { extraPods, newDaemonPod, PODS_BY_DAEMONSET, syncDaemonSet } from '../../services/kube-controller-manager/daemonset/controller';
 import {
   nodeShouldRunDaemonPod,
   rollingUpdateDeletions,
   scaledValue,
+  surgeUpdate,
   targetNodeName,
   templateHash,
 } from '../../services/kube-controller-manager/daemonset/placement';
@@ -119,6 +120,35 @@ describe('daemonset - rolling update deletions (maxSurge 0)', () => {
     { name: 'all updated', nodes: [upd(), upd()], max: 1, want: [] },
   ])('$name', ({ nodes, max, want }) => {
     expect(rollingUpdateDeletions(nodes, max)).toEqual(want);
+  });
+});
+
+describe('daemonset - rolling update with maxSurge', () => {
+  const n = (node: string, x: Partial<Parameters<typeof surgeUpdate>[0][number]> = {}) => ({ node, shouldRun: true, ...x });
+  test.each([
+    { name: 'surges onto maxSurge nodes', nodes: [n('a', { old: { name: 'pa', available: true } }), n('b', { old: { name: 'pb', available: true } })], max: 1, want: { deletePods: [], createOn: ['a'] } },
+    { name: 'waits while a surged pod is not available', nodes: [n('a', { old: { name: 'pa', available: true }, updated: { available: false } }), n('b', { old: { name: 'pb', available: true } })], max: 1, want: { deletePods: [], createOn: [] } },
+    { name: 'deletes the old pod once the new one is available, and surges on', nodes: [n('a', { old: { name: 'pa', available: true }, updated: { available: true } }), n('b', { old: { name: 'pb', available: true } })], max: 1, want: { deletePods: ['pa'], createOn: ['b'] } },
+    { name: 'an unavailable old pod is replaced regardless of the budget', nodes: [n('a', { old: { name: 'pa', available: true }, updated: { available: false } }), n('b', { old: { name: 'pb', available: false } })], max: 1, want: { deletePods: [], createOn: ['b'] } },
+    { name: 'an unavailable old pod where the daemon no longer belongs is deleted', nodes: [n('a', { shouldRun: false, old: { name: 'pa', available: false } })], max: 1, want: { deletePods: ['pa'], createOn: [] } },
+  ])('$name', ({ nodes, max, want }) => {
+    expect(surgeUpdate(nodes, max)).toEqual(want);
+  });
+
+  test('two pods on a node under surge: the old one stays only while it is ready and the new one is not', () => {
+    const set = ds();
+    const mk = (name: string, hash: string, ready: boolean, at: string): Pod => {
+      const p = newDaemonPod(set, 'n1', hash);
+      p.metadata!.name = name;
+      p.metadata!.creationTimestamp = at;
+      p.status = { phase: 'Running', conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] };
+      return p;
+    };
+    const names = (pods: Pod[]) => pods.map((p) => p.metadata?.name);
+    expect(names(extraPods([mk('old', 'h0', true, '2026-01-01T00:00:00Z'), mk('new', 'h1', false, '2026-01-01T00:01:00Z')], 'h1', 9, 1))).toEqual([]);
+    expect(names(extraPods([mk('old', 'h0', true, '2026-01-01T00:00:00Z'), mk('new', 'h1', true, '2026-01-01T00:01:00Z')], 'h1', 9, 1))).toEqual(['old']);
+    expect(names(extraPods([mk('old', 'h0', false, '2026-01-01T00:00:00Z'), mk('new', 'h1', false, '2026-01-01T00:01:00Z')], 'h1', 9, 1))).toEqual(['old']);
+    expect(names(extraPods([mk('a', 'h1', true, '2026-01-01T00:00:00Z'), mk('b', 'h1', true, '2026-01-01T00:01:00Z')], 'h1', 9, 0))).toEqual(['b']);
   });
 });
 

@@ -2,8 +2,9 @@
  * The DaemonSet controller (pkg/controller/daemon daemon_controller.go, update.go): one pod per
  * node that should run it (placement.ts), placed by the scheduler through a required node
  * affinity `metadata.name In [node]`; pods are created when a node joins or starts matching and
- * deleted when it stops matching; failed daemon pods are replaced; RollingUpdate (maxUnavailable,
- * maxSurge 0) and OnDelete; status counts per node.
+ * deleted when it stops matching; failed daemon pods are replaced; RollingUpdate (maxUnavailable;
+ * or maxSurge: the new pod first, the old one deleted once the new one is available) and OnDelete;
+ * status counts per node.
  *
  * One deviation: daemon pods bound to a node that no longer exists are deleted here at once (grace
  * period 0, as the pod GC controller would force-delete them): kubemu may run without podgc, and
@@ -31,6 +32,7 @@ import {
   REVISION_LABEL,
   rollingUpdateDeletions,
   scaledValue,
+  surgeUpdate,
   targetNodeName,
   TEMPLATE_GENERATION_LABEL,
   templateHash,
@@ -128,6 +130,12 @@ export async function syncDaemonSet(d: DaemonSetDeps, key: string): Promise<Reco
   }
 
   const placement = new Map(nodes.map((n) => [n.metadata?.name ?? '', nodeShouldRunDaemonPod(ds, n)]));
+  const rollingUpdate = (spec.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate';
+  const desired = nodes.filter((n) => placement.get(n.metadata?.name ?? '')!.shouldRun).length;
+  // updatedDesiredNodeCounts: both round up; both 0 means maxUnavailable 1.
+  const maxSurge = rollingUpdate ? scaledValue(spec.updateStrategy?.rollingUpdate?.maxSurge ?? 0, desired, true) : 0;
+  let maxUnavailable = rollingUpdate ? scaledValue(spec.updateStrategy?.rollingUpdate?.maxUnavailable ?? 1, desired, true) : 0;
+  if (maxUnavailable === 0 && maxSurge === 0) maxUnavailable = 1;
   if (d.expectations.satisfied(key)) {
     const toCreate: string[] = [];
     const toDelete: Pod[] = [...orphaned.filter((p) => !p.metadata?.deletionTimestamp || (p.metadata.deletionGracePeriodSeconds ?? 0) > 0)];
@@ -144,18 +152,33 @@ export async function syncDaemonSet(d: DaemonSetDeps, key: string): Promise<Reco
           } else running.push(p);
         }
         if (shouldRun && running.length === 0) toCreate.push(name);
-        // More than one daemon pod on a node: keep the oldest (maxSurge is 0).
-        if (running.length > 1) toDelete.push(...running.sort(byAge).slice(1));
+        if (running.length > 1) toDelete.push(...extraPods(running, hash, generation, maxSurge));
       } else {
         toDelete.push(...pods);
       }
     }
 
     // Rolling update: old pods to replace, within maxUnavailable (deleting them lets manage recreate).
-    if ((spec.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate' && toCreate.length === 0 && toDelete.length === 0) {
-      const desired = nodes.filter((n) => placement.get(n.metadata?.name ?? '')!.shouldRun).length;
-      let maxUnavailable = scaledValue(spec.updateStrategy?.rollingUpdate?.maxUnavailable ?? 1, desired, true);
-      if (maxUnavailable === 0) maxUnavailable = 1;
+    if (rollingUpdate && maxSurge > 0 && toCreate.length === 0 && toDelete.length === 0) {
+      const perNode = nodes.map((n) => {
+        const name = n.metadata?.name ?? '';
+        const pods = (byNode.get(name) ?? []).filter((p) => !p.metadata?.deletionTimestamp);
+        const updated = pods.filter((p) => isPodUpdated(p, hash, generation));
+        const old = pods.filter((p) => !isPodUpdated(p, hash, generation));
+        return {
+          node: name,
+          shouldRun: placement.get(name)!.shouldRun,
+          many: updated.length > 1 || old.length > 1,
+          updated: updated[0] ? { available: isPodAvailable(updated[0], minReadySeconds, now) } : undefined,
+          old: old[0] ? { name: old[0].metadata?.name ?? '', available: isPodAvailable(old[0], minReadySeconds, now) } : undefined,
+          oldPod: old[0],
+        };
+      });
+      const { deletePods, createOn } = surgeUpdate(perNode, maxSurge);
+      const names = new Set(deletePods);
+      for (const n of perNode) if (n.oldPod && names.has(n.old!.name)) toDelete.push(n.oldPod);
+      toCreate.push(...createOn);
+    } else if (rollingUpdate && toCreate.length === 0 && toDelete.length === 0) {
       const perNode = nodes
         .filter((n) => placement.get(n.metadata?.name ?? '')!.shouldRun)
         .map((n) => {
@@ -253,6 +276,33 @@ async function deletePod(d: DaemonSetDeps, ds: DaemonSet, key: string, pod: Pod,
   }
   d.log.info('daemon pod deleted', { controller: COMPONENT, daemonset: key, pod: name, node: targetNodeName(pod) });
   await d.recorder.record(ds, 'Normal', 'SuccessfulDelete', '', `Deleted pod: ${name}`);
+}
+
+/**
+ * The pods to delete from a node running more than one daemon pod (podsShouldBeOnNode): without
+ * surge all but the oldest; with surge at most the oldest new and the oldest old pod stay, the old
+ * one only while it is ready and the new one is not.
+ */
+export function extraPods(running: Pod[], hash: string, generation: number | undefined, maxSurge: number): Pod[] {
+  const sorted = [...running].sort(byAge);
+  if (maxSurge === 0) return sorted.slice(1);
+  const out: Pod[] = [];
+  let oldestNew: Pod | undefined;
+  let oldestOld: Pod | undefined;
+  for (const p of sorted) {
+    if (isPodUpdated(p, hash, generation)) {
+      if (!oldestNew) {
+        oldestNew = p;
+        continue;
+      }
+    } else if (!oldestOld) {
+      oldestOld = p;
+      continue;
+    }
+    out.push(p);
+  }
+  if (oldestNew && oldestOld && (!isPodReady(oldestOld) || isPodReady(oldestNew))) out.push(oldestOld);
+  return out;
 }
 
 /** Whether a node change can change where daemons run (shouldIgnoreNodeUpdate's complement). */

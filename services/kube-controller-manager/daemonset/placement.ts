@@ -156,3 +156,50 @@ export function rollingUpdateDeletions(
   const remaining = Math.min(Math.max(0, maxUnavailable - numUnavailable), candidates.length);
   return [...allowed, ...candidates.slice(0, remaining)];
 }
+
+/** What the surge rolling update knows of one node that should or did run the daemon. */
+export interface SurgeNode {
+  node: string;
+  shouldRun: boolean;
+  /** More than one old or more than one new pod: manage's job; counts as surging. */
+  many?: boolean;
+  old?: { name: string; available: boolean };
+  updated?: { available: boolean };
+}
+
+/**
+ * The rolling update with maxSurge > 0 (update.go rollingUpdate, surge branch): on a node whose
+ * new pod is available the old pod is deleted; a node with an unavailable old pod gets its new pod
+ * at once (or, if the daemon no longer belongs there, loses the old one); other old nodes get a new
+ * pod while fewer than maxSurge nodes are surging. Returns the pods to delete and the nodes to
+ * create on. Pure.
+ */
+export function surgeUpdate(nodes: readonly SurgeNode[], maxSurge: number): { deletePods: string[]; createOn: string[] } {
+  const deletePods: string[] = [];
+  const allowed: string[] = [];
+  const candidates: string[] = [];
+  let numSurge = 0;
+  for (const n of nodes) {
+    if (n.many) {
+      numSurge++;
+      continue;
+    }
+    if (!n.old) continue;
+    if (!n.updated) {
+      if (!n.old.available) {
+        if (!n.shouldRun) deletePods.push(n.old.name);
+        else allowed.push(n.node);
+      } else if (n.shouldRun && numSurge < maxSurge) {
+        candidates.push(n.node);
+      }
+      continue;
+    }
+    if (!n.updated.available) {
+      numSurge++;
+      continue;
+    }
+    deletePods.push(n.old.name);
+  }
+  const remaining = Math.min(Math.max(0, maxSurge - numSurge), candidates.length);
+  return { deletePods, createOn: [...allowed, ...candidates.slice(0, remaining)] };
+}
