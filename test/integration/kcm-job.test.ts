@@ -2,7 +2,8 @@
  * The Job and TTL-after-finished controllers against a real etcd, nats-server and apiserver, with
  * the scheduler and simulated nodes in process. Simulated pods turn Running but never finish, so
  * the test plays the kubelet: it writes phase Succeeded or Failed with terminated container states
- * through the status subresource (the simulated kubelet leaves finished pods alone).
+ * through the status subresource (the simulated kubelet leaves finished pods alone). The garbage
+ * collector runs too, for the TTL controller's foreground deletion.
  */
 import { Job } from '../../services/lib/generated/kubemu/batch/v1/batch';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -10,6 +11,7 @@ import { resourceForCase } from '../../services/lib/resources';
 import { formatTime } from '../../services/lib/time';
 import { jobController, JOB_TRACKING_FINALIZER } from '../../services/kube-controller-manager/job/controller';
 import { ttlAfterFinishedController } from '../../services/kube-controller-manager/ttlafterfinished/controller';
+import { garbageCollectorController } from '../../services/kube-controller-manager/garbagecollector/controller';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(90000);
@@ -22,7 +24,7 @@ const NS = 'default';
 let env: WorkloadEnv;
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [jobController, ttlAfterFinishedController] });
+  env = await startWorkloadEnv({ controllers: [jobController, ttlAfterFinishedController, garbageCollectorController] });
 });
 
 afterAll(async () => {
@@ -206,9 +208,18 @@ test('ttl-after-finished - a finished Job with ttlSecondsAfterFinished is delete
   const pod = await until('a running pod', async () => (await podsOf('short')).find(isRunning));
   await finish(pod, 0);
   await until('the Job to complete', async () => !!condition(await env.client.get(JOB, NS, 'short'), 'Complete'));
-  // Foreground deletion: the Job is marked for deletion; with a garbage collector it then goes away with its pods.
-  await until('the Job marked for deletion or gone', async () => {
-    const cur = await env.client.tryGet(JOB, NS, 'short');
-    return !cur || !!cur.metadata?.deletionTimestamp;
+  // Foreground deletion: the garbage collector deletes the pod first, then the Job goes.
+  await until('the Job and its pod gone', async () => !(await env.client.tryGet(JOB, NS, 'short')) && (await podsOf('short')).length === 0);
+});
+
+test('job - a running Job deleted in the background: its pods lose the tracking finalizer and go', async () => {
+  await env.client.create(JOB, jobSpec('dropped', { completions: 2, parallelism: 2 }));
+  const pods = await until('2 running pods', async () => {
+    const ps = (await podsOf('dropped')).filter(isRunning);
+    return ps.length === 2 ? ps : undefined;
   });
+  for (const p of pods) expect(p.metadata?.finalizers).toContain(JOB_TRACKING_FINALIZER);
+  await env.client.delete(JOB, NS, 'dropped', { propagationPolicy: 'Background' });
+  // No Job is left to count them: the controller releases the finalizers, the collector deletes the pods.
+  await until('its pods gone', async () => (await podsOf('dropped')).length === 0);
 });
