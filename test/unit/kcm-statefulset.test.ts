@@ -172,7 +172,7 @@ function sync(set: StatefulSet, pods: Pod[], claims: PersistentVolumeClaim[] = [
     },
     'default/web',
   );
-  return done.then(() => ({ client, events }));
+  return done.then((result) => ({ client, events, result }));
 }
 
 describe('statefulset - sync', () => {
@@ -189,6 +189,17 @@ describe('statefulset - sync', () => {
     const claims = claimsFor(set, 0);
     expect((await sync(set, [running(set, 0, rev, false)], claims)).client.calls).toEqual([]);
     expect((await sync(set, [running(set, 0, rev)], claims)).client.calls).toEqual(['create claim data-web-1', 'create pod web-1']);
+  });
+
+  test('minReadySeconds: a ready pod must stay ready that long before the next one starts; the sync asks to look again then', async () => {
+    const set = sts(2, { minReadySeconds: 10, volumeClaimTemplates: [] });
+    const rev = revisionName(set, set.spec!.template);
+    const pod = running(set, 0, rev);
+    pod.status!.conditions![0].lastTransitionTime = new Date().toISOString();
+    const { client, result } = await sync(set, [pod]);
+    expect(client.calls).toEqual([]);
+    expect(result).toEqual({ requeueAfterMs: 10100 });
+    expect(client.statuses[0].status).toMatchObject({ readyReplicas: 1, availableReplicas: 0 });
   });
 
   test('Parallel: creates every missing pod at once', async () => {

@@ -108,7 +108,6 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
   const ns = set.metadata?.namespace ?? '';
   const setName = set.metadata?.name ?? '';
   const now = d.now();
-  const recorder = d.recorder;
   const spec = set.spec ?? {};
   const replicaCount = spec.replicas ?? 1;
   const start = startOrdinal(set);
@@ -154,20 +153,13 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
   }
   condemned.sort((a, b) => ordinalOf(setName, a.metadata?.name ?? '') - ordinalOf(setName, b.metadata?.name ?? ''));
 
-  const result: { requeueAfterMs?: number } = {};
-  const noteAvailability = (pod: Pod | undefined): void => {
-    // Ready but not yet available for minReadySeconds: look again when it will be.
-    if (!pod || !minReadySeconds || !isPodReady(pod) || isPodAvailable(pod, minReadySeconds, now)) return;
-    result.requeueAfterMs = Math.min(result.requeueAfterMs ?? Infinity, minReadySeconds * 1000 + 100);
-  };
-
   const act = async (): Promise<void> => {
-    // Missing claims of existing and to-be-created pods first (createPersistentVolumeClaims).
+    // The replicas in ordinal order (processReplica): replace failed pods, create missing ones
+    // (claims first), keep claims present; under OrderedReady stop at the first pod not healthy.
     for (let i = 0; i < replicaCount; i++) {
       const ord = start + i;
       const pod = replicas[i];
       const st = podState(pod, minReadySeconds, now);
-      noteAvailability(pod);
       if (st === 'failed') {
         await deletePod(d, set, pod!);
         // The pod is recreated under the same name once the informer shows it gone.
@@ -234,12 +226,15 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
     updateRevision,
     collisionCount,
   };
+  let requeueAfterMs: number | undefined;
   for (const p of [...replicas, ...condemned]) {
     if (!p || !p.status?.phase) continue;
     status.replicas!++;
     if (p.status.phase === 'Running' && isPodReady(p)) {
       status.readyReplicas!++;
       if (isPodAvailable(p, minReadySeconds, now)) status.availableReplicas!++;
+      // Ready but not yet available for minReadySeconds: look again when it will be.
+      else requeueAfterMs = minReadySeconds * 1000 + 100;
     }
     if (!p.metadata?.deletionTimestamp) {
       if (podRevision(p) === currentRevision) status.currentReplicas!++;
@@ -267,7 +262,7 @@ export async function syncStatefulSet(d: StatefulSetDeps, key: string): Promise<
       await d.client.updateStatus(STS, latest);
     }
   }
-  return result.requeueAfterMs !== undefined ? { requeueAfterMs: result.requeueAfterMs } : undefined;
+  return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
 }
 
 /**
