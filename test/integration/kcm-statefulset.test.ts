@@ -1,7 +1,8 @@
 /**
  * The StatefulSet controller against a real etcd, nats-server and apiserver, with the scheduler,
  * three simulated nodes and the PersistentVolume binder: pods web-0..2 come up in order (web-1
- * never exists before web-0 is Ready), each with its hostname, subdomain and its own bound claim;
+ * never exists before web-0 is Ready), each with its hostname, subdomain (named in the headless
+ * Service's Endpoints) and its own bound claim;
  * a deleted pod comes back under its name with its claim; scale-down goes in reverse and keeps
  * the claims; a rolling update with a partition replaces only the ordinals at or above it,
  * highest first; persistentVolumeClaimRetentionPolicy Delete removes claims on scale-down and
@@ -14,6 +15,7 @@ import { resourceForCase } from '../../services/lib/resources';
 import { statefulSetController } from '../../services/kube-controller-manager/statefulset/controller';
 import { persistentVolumeBinderController } from '../../services/kube-controller-manager/volume/controller';
 import { garbageCollectorController } from '../../services/kube-controller-manager/garbagecollector/controller';
+import { endpointsController } from '../../services/kube-controller-manager/endpoints/controller';
 import { startWorkloadEnv, WorkloadEnv } from './workload-env';
 
 jest.setTimeout(90000);
@@ -21,6 +23,8 @@ jest.setTimeout(90000);
 const POD = resourceForCase('pod');
 const PVC = resourceForCase('persistentVolumeClaim');
 const STS = resourceForCase('statefulSet');
+const SVC = resourceForCase('service');
+const EP = resourceForCase('endpoints');
 const EVENT = resourceForCase('event');
 const NS = 'default';
 
@@ -32,7 +36,7 @@ const history: string[] = [];
 const ready = (p: Pod) => p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 beforeAll(async () => {
-  env = await startWorkloadEnv({ controllers: [statefulSetController, persistentVolumeBinderController, garbageCollectorController] });
+  env = await startWorkloadEnv({ controllers: [statefulSetController, persistentVolumeBinderController, garbageCollectorController, endpointsController] });
   pods = new Informer({ client: env.client, nats: env.nats, info: POD });
   pods.addHandlers({
     onAdd: (p) => history.push(`ADDED ${p.metadata?.name}`),
@@ -98,6 +102,8 @@ async function statusOf(name: string) {
 }
 
 test('statefulset - pods are created in order with identity and claims, recreated by name, scaled down in reverse', async () => {
+  // The governing headless Service: its Endpoints give each pod its stable DNS name.
+  await env.client.create(SVC, { metadata: { name: 'web', namespace: NS }, spec: { clusterIP: 'None', selector: { app: 'web' }, ports: [{ name: 'http', port: 80 }] } });
   await env.client.create(STS, set('web', 3));
   await until('3 ready pods', () => (readyNames('web').length === 3 ? true : undefined));
   // Ordered: each pod appears only after its predecessor was Ready.
@@ -124,6 +130,11 @@ test('statefulset - pods are created in order with identity and claims, recreate
   });
   expect(st).toMatchObject({ replicas: 3, readyReplicas: 3, availableReplicas: 3, currentReplicas: 3, updatedReplicas: 3, observedGeneration: 1, collisionCount: 0 });
   expect(st.currentRevision).toBe(st.updateRevision);
+  await until('endpoints with the pods\' hostnames', async () => {
+    const ep = await env.client.tryGet(EP, NS, 'web');
+    const hosts = (ep?.subsets ?? []).flatMap((x) => x.addresses ?? []).map((a) => a.hostname).sort();
+    return hosts.join(',') === 'web-0,web-1,web-2' ? true : undefined;
+  });
   const { items: events } = await env.client.list(EVENT, NS);
   const messages = events.filter((e) => e.involvedObject?.name === 'web').map((e) => `${e.reason} ${e.message}`);
   expect(messages).toEqual(expect.arrayContaining([
