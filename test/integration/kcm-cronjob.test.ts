@@ -156,3 +156,16 @@ test('cronjob - Replace deletes the running Job and starts the new one', async (
   expect((await eventsFor(cj, 'SuccessfulDelete')).map((e) => e.message)).toContain(`Deleted job ${first}`);
   expect((await jobsOf(cj)).map((j) => j.metadata?.name)).toContain(second);
 });
+
+test('cronjob - the controller wakes itself at the next schedule time, without being touched', async () => {
+  await env.client.create(CRONJOB, cronJob('wake', {}));
+  // The controller's clock 2 s before a minute boundary; the touch makes it compute its requeue from there.
+  const minute = Math.floor(clock() / 60000) + 1;
+  offsetMs += minute * 60000 - 2000 - clock();
+  await env.client.patch(CRONJOB, NS, 'wake', { metadata: { annotations: { 'test.kubemu/poke': String(++pokes) } } });
+  const touched = Date.now();
+  const job = await until(`Job wake-${minute}`, () => env.client.tryGet(JOB, NS, `wake-${minute}`), 15000);
+  // Created by the requeue at the boundary (+100 ms), not by the touch.
+  expect(Date.now() - touched).toBeGreaterThanOrEqual(1500);
+  expect(job.metadata?.annotations?.[CRONJOB_SCHEDULED_TIMESTAMP_ANNOTATION]).toBe(formatTime(minute * 60000));
+});
