@@ -271,7 +271,12 @@ export class JobController {
     if (isJobFinished(shared)) {
       this.backoffs.delete(key);
       // Pods a finished Job still holds (e.g. they finished after it) must not be kept forever.
-      await this.removeFinalizers(key, this.podsOf(shared).filter(hasFinalizer));
+      const inFlight = this.finalizerExpectations.get(key);
+      const { err } = await this.removeFinalizers(
+        key,
+        this.podsOf(shared).filter((p) => hasFinalizer(p) && !inFlight?.has(p.metadata?.uid ?? '')),
+      );
+      if (err) throw err;
       return;
     }
     const mode = shared.spec?.completionMode ?? 'NonIndexed';
