@@ -82,7 +82,6 @@ function binder(volumes: PersistentVolume[], claims: PersistentVolumeClaim[], vo
     volumesDir,
     now: () => 0,
     enqueueClaim: () => undefined,
-    enqueueVolume: () => undefined,
   });
   return { b, client, events };
 }

@@ -50,9 +50,8 @@ export interface BinderDeps {
   /** Folder under which provisioned volumes live (`<stateDir>/volumes`). */
   volumesDir: string;
   now(): number;
-  /** Asks for a claim or volume to be synced again (after acting on the other side). */
+  /** Asks for a claim to be synced again (a volume sync found the claim's half to do). */
   enqueueClaim(key: string): void;
-  enqueueVolume(name: string): void;
 }
 
 const clone = <T>(o: T): T => JSON.parse(JSON.stringify(o)) as T;
@@ -361,7 +360,6 @@ export const persistentVolumeBinderController: ControllerDescriptor = {
       volumesDir: path.resolve(ctx.stateDir, 'volumes'),
       now: ctx.now,
       enqueueClaim: (k) => claimLoop.enqueue(k),
-      enqueueVolume: (n) => volumeLoop.enqueue(n),
     });
     const claimOfVolume = (v: PersistentVolume): void => {
       const ref = v.spec?.claimRef;
