@@ -203,7 +203,7 @@ test('pods - a pod that fits nowhere gets FailedScheduling and is scheduled as s
   await client.create(POD, big('big-4'));
   const failed = await waitFor('FailedScheduling', async () => (await events('big-4')).find((e) => e.reason === 'FailedScheduling'));
   expect(failed.message).toMatch(/^0\/3 nodes are available: 3 Insufficient cpu\./);
-  const pending = (await client.get(POD, NS, 'big-4'))!;
+  const pending = await waitPod('big-4', (p) => !!p.status?.conditions?.some((c) => c.type === 'PodScheduled'));
   expect(pending.status?.conditions?.find((c) => c.type === 'PodScheduled')).toMatchObject({ status: 'False', reason: 'Unschedulable' });
   const freed = Date.now();
   await deletePod('big-2');

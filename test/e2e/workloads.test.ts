@@ -166,18 +166,30 @@ test('workloads - deleting a Deployment removes its ReplicaSets and pods', async
 });
 
 test('workloads - the controller-manager leader dies mid-rollout: the standby finishes it', async () => {
-  await client.create(DEPLOY, deployment('ha', 'nginx:1.26', 3));
+  // minReadySeconds makes each of the rollout's three steps last 2 s, so the kill lands mid-rollout.
+  const ha = deployment('ha', 'nginx:1.26', 3);
+  await client.create(DEPLOY, { ...ha, spec: { ...ha.spec, minReadySeconds: 2 } });
   await rolledOut('ha');
   const lease = await client.getLease('kube-system', 'kube-controller-manager');
   const leader = lease?.spec?.holderIdentity ?? '';
   expect(leader).toMatch(/^kube-controller-manager-[01]_/);
+  const pid = (await cluster.pid(leader.split('_')[0]))!;
   await patchImage('ha', 'nginx:1.27');
-  await sleep(300);
-  process.kill((await cluster.pid(leader.split('_')[0]))!, 'SIGKILL');
+  // Kill it as soon as the rollout has started (a new ReplicaSet exists), well before it can finish.
+  await waitFor('the rollout to start', async () => (await client.list(RS, NS, { labelSelector: 'app=ha' })).items.length === 2, 30000);
+  process.kill(pid, 'SIGKILL');
   const killedAt = Date.now();
+  // Mid-rollout: the old ReplicaSet still has pods when the leader dies.
+  const oldAtKill = (await client.list(RS, NS, { labelSelector: 'app=ha' })).items.find((r) => r.spec?.template?.spec?.containers?.[0].image === 'nginx:1.26');
+  // The standby (or the killed replica restarted by pm2, as a new candidate) takes the lease once it expires.
+  const now = await waitFor('a new controller-manager leader', async () => {
+    const l = await client.getLease('kube-system', 'kube-controller-manager');
+    return l?.spec?.holderIdentity && l.spec.holderIdentity !== leader ? l : undefined;
+  }, 30000);
   await rolledOut('ha', 90000);
-  const now = await client.getLease('kube-system', 'kube-controller-manager');
-  expect(now?.spec?.holderIdentity).not.toBe(leader);
+  expect(oldAtKill?.spec?.replicas ?? 0).toBeGreaterThan(0);
+  const oldNow = (await client.list(RS, NS, { labelSelector: 'app=ha' })).items.find((r) => r.metadata?.uid === oldAtKill?.metadata?.uid);
+  expect(oldNow?.spec?.replicas).toBe(0);
   process.stdout.write(`e2e: rollout finished ${Date.now() - killedAt} ms after the controller-manager leader was killed (new leader ${now?.spec?.holderIdentity})\n`);
   await client.delete(DEPLOY, NS, 'ha');
 });

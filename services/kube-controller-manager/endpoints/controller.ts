@@ -165,10 +165,16 @@ export const endpointsController: ControllerDescriptor = {
           name: 'endpoint',
           log,
           reconcile: async (key) => {
-            const seen = pending.get(key);
-            await reconcileEndpoints(deps, key);
-            // Only a change seen before this sync started is accounted for by it.
-            if (pending.get(key) === seen) pending.delete(key);
+            // This sync accounts for the changes seen before it started; one seen while it runs
+            // starts a new trigger time for the next sync (a later touch must not inherit or lose it).
+            const trigger = pending.get(key);
+            pending.delete(key);
+            try {
+              await reconcileEndpoints({ ...deps, triggerTime: () => trigger }, key);
+            } catch (err) {
+              if (trigger !== undefined && !pending.has(key)) pending.set(key, trigger);
+              throw err;
+            }
           },
         });
         const touch = (key: string) => {
