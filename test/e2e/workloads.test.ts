@@ -21,6 +21,7 @@ const RS = resourceForCase('replicaSet');
 const STS = resourceForCase('statefulSet');
 const DS = resourceForCase('daemonSet');
 const JOB = resourceForCase('job');
+const CRONJOB = resourceForCase('cronJob');
 const PVC = resourceForCase('persistentVolumeClaim');
 const NAMESPACE = resourceForCase('namespace');
 const CONFIGMAP = resourceForCase('configMap');
@@ -272,6 +273,32 @@ test('workloads - Jobs: completions 5 / parallelism 2 completes; a failing comma
   }, 120000);
   expect(failed.status?.conditions?.find((c) => c.type === 'Failed')?.reason).toBe('BackoffLimitExceeded');
   expect(failed.status?.failed).toBe(3);
+});
+
+test('workloads - a CronJob creates Jobs that complete, and trims its history', async () => {
+  // `@every 4s` (robfig/cron's constant-delay schedule, which Kubernetes accepts) fires within
+  // seconds; Jobs are named <cronjob>-<minutes since the epoch>, as in Kubernetes, so at most one
+  // Job per minute comes of it: the second one a minute boundary later.
+  await client.create(CRONJOB, {
+    metadata: { name: 'tick', namespace: NS },
+    spec: {
+      schedule: '@every 4s',
+      successfulJobsHistoryLimit: 1,
+      jobTemplate: { spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 't', image: 'busybox', command: ['true'] }] } } } },
+    },
+  });
+  const seen = new Set<string>();
+  await waitFor('two Jobs created and the history trimmed to one', async () => {
+    const jobs = (await client.list(JOB, NS)).items.filter((j) => j.metadata?.ownerReferences?.some((r) => r.kind === 'CronJob' && r.name === 'tick'));
+    for (const j of jobs) seen.add(j.metadata!.name!);
+    const done = jobs.filter((j) => (j.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True'));
+    return seen.size >= 2 && jobs.length === 1 && done.length === 1;
+  }, 100000);
+  for (const name of seen) expect(name).toMatch(/^tick-\d+$/);
+  const cj = await client.get(CRONJOB, NS, 'tick');
+  expect(cj.status?.lastScheduleTime).toBeTruthy();
+  expect(cj.status?.lastSuccessfulTime).toBeTruthy();
+  await client.delete(CRONJOB, NS, 'tick');
 });
 
 test('workloads - a lost node: NotReady, tainted, its pods evicted and recreated elsewhere, the Deployment available again', async () => {
