@@ -9,6 +9,7 @@
  *   node dist/scripts/api.js patch <resource> <name> -p '<json>' [--type merge|json] [--subresource status] [-n ns]
  *   node dist/scripts/api.js delete <resource> <name> [-n ns] [--grace-period N] [--cascade background|foreground|orphan]
  *   node dist/scripts/api.js bind <pod> <node> [-n ns]
+ *   node dist/scripts/api.js scale <deployments|replicasets|statefulsets> <name> --replicas N [-n ns]
  *   node dist/scripts/api.js watch <resource> [-n ns] [--node name]
  *
  * Objects are printed as Kubernetes JSON; errors as Kubernetes Status messages, with the exit code 1.
@@ -105,6 +106,14 @@ async function main(argv: string[]): Promise<number> {
         else process.stdout.write(`${info.resource} "${rest[1]}" deleted\n`);
         return 0;
       }
+      case 'scale': {
+        const info = resource(rest[0]);
+        const replicas = Number(flags.get('replicas'));
+        if (flags.get('replicas') === undefined || !Number.isInteger(replicas)) throw new Error('--replicas N is required');
+        const scale = await client.updateScale(info, ns, { metadata: { name: rest[1] }, spec: { replicas } });
+        process.stdout.write(`${info.singular}/${rest[1]} scaled to ${scale.spec?.replicas}\n`);
+        return 0;
+      }
       case 'bind': {
         await client.bind(ns, rest[0], rest[1]);
         process.stdout.write(`pod "${rest[0]}" bound to node "${rest[1]}"\n`);
@@ -127,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       }
       default:
-        process.stderr.write('usage: node dist/scripts/api.js get|create|update|patch|delete|bind|watch ... (see the comment at the top of scripts/api.ts)\n');
+        process.stderr.write('usage: node dist/scripts/api.js get|create|update|patch|delete|scale|bind|watch ... (see the comment at the top of scripts/api.ts)\n');
         return 2;
     }
   } catch (err) {

@@ -125,6 +125,13 @@ export function addApiServerService(server: grpc.Server, registry: Registry, log
         if (!r.binding) throw errors.badRequest('binding is required');
         return { status: await registry.bind(r.namespace ?? '', r.name ?? '', r.binding) };
       }),
+    getScale: (call, cb) =>
+      handle('GetScale', call, cb, async (r) => registry.getScale(registry.resource(r.resource ?? ''), r.namespace ?? '', r.name ?? '')),
+    updateScale: (call, cb) =>
+      handle('UpdateScale', call, cb, async (r) => {
+        if (!r.scale) throw errors.badRequest('scale is required');
+        return registry.updateScale(registry.resource(r.resource ?? ''), r.namespace ?? '', r.scale);
+      }),
   };
   server.addService(tolerantDefinition(), impl);
 }

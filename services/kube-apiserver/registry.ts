@@ -1,8 +1,9 @@
 import { Binding } from '../lib/generated/kubemu/core/v1/core';
-import { DeleteOptions, Status } from '../lib/generated/kubemu/meta/v1/meta';
+import { DeleteOptions, LabelSelector as MetaLabelSelector, Status } from '../lib/generated/kubemu/meta/v1/meta';
+import { Scale } from '../lib/generated/kubemu/autoscaling/v1/autoscaling';
 import { ApiError, errors, field, FieldError } from '../lib/errors';
 import { fieldValue, parseFieldSelector } from '../lib/fields';
-import { parseLabelSelector } from '../lib/labels';
+import { labelSelectorFromMeta, parseLabelSelector } from '../lib/labels';
 import { applyJsonPatch, applyMergePatch, parsePatchDocument, PatchError } from '../lib/patch';
 import { findResource, KubeObject, resourceForCase, ResourceInfo, storageKey, storagePrefix } from '../lib/resources';
 import { logger, Logger } from '../lib/log';
@@ -335,6 +336,54 @@ export class Registry {
   }
 
   /** The pods/binding subresource: sets spec.nodeName once, with the PodScheduled condition. */
+  /**
+   * The scale subresource (autoscaling/v1 Scale) of a deployment, replicaset or statefulset:
+   * spec.replicas, status.replicas and the pod selector in its string form. Throws NotFound for
+   * a missing object or a resource that has no scale subresource.
+   */
+  async getScale(info: ResourceInfo, namespace: string, name: string): Promise<Scale> {
+    return this.guard(async () => {
+      this.requireScalable(info);
+      return scaleOf(info, await this.get(info, namespace, name));
+    });
+  }
+
+  /**
+   * Sets spec.replicas through the scale subresource: the object's other fields are kept; a
+   * resourceVersion in the Scale is a precondition (Conflict when stale). Invalid for negative
+   * replicas. Returns the new Scale.
+   */
+  async updateScale(info: ResourceInfo, namespace: string, scale: Scale): Promise<Scale> {
+    return this.guard(async () => {
+      this.requireScalable(info);
+      const name = scale.metadata?.name ?? '';
+      this.requireName(name);
+      const replicas = scale.spec?.replicas ?? 0;
+      if (!Number.isInteger(replicas) || replicas < 0) {
+        throw errors.invalid('Scale', 'autoscaling', name, [field.invalid('spec.replicas', replicas, 'must be greater than or equal to 0')]);
+      }
+      const wantVersion = scale.metadata?.resourceVersion;
+      for (;;) {
+        const current = (await this.get(info, namespace, name)) as KubeObject & { spec?: { replicas?: number } };
+        if (wantVersion && wantVersion !== current.metadata?.resourceVersion) {
+          throw errors.conflict(info.resource, info.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
+        }
+        const next = { ...current, spec: { ...(current.spec ?? {}), replicas } };
+        try {
+          return scaleOf(info, await this.update(info, namespace, next as KubeObject));
+        } catch (err) {
+          // A write between our read and our update: without a precondition, scale the latest.
+          if (!wantVersion && err instanceof ApiError && err.reason === 'Conflict') continue;
+          throw err;
+        }
+      }
+    });
+  }
+
+  private requireScalable(info: ResourceInfo): void {
+    if (!SCALABLE.has(info.resource)) throw new ApiError('NotFound', 404, `the server could not find the requested resource (${info.resource}/scale)`);
+  }
+
   async bind(namespace: string, name: string, binding: Binding): Promise<Status> {
     return this.guard(async () => {
       this.requireName(name);
@@ -623,4 +672,20 @@ function decodeContinue(token: string): { rv: number; start: string } {
   } catch {
     throw errors.badRequest('continue key is not valid: the continue token is malformed');
   }
+}
+
+/** Resources with a scale subresource. */
+const SCALABLE = new Set(['deployments', 'replicasets', 'statefulsets']);
+
+/** The autoscaling/v1 Scale of a scalable object (its selector formatted as kubectl shows it). */
+function scaleOf(info: ResourceInfo, obj: KubeObject): Scale {
+  const o = obj as KubeObject & { spec?: { replicas?: number; selector?: MetaLabelSelector }; status?: { replicas?: number } };
+  const meta = o.metadata ?? {};
+  return {
+    apiVersion: 'autoscaling/v1',
+    kind: 'Scale',
+    metadata: { name: meta.name, namespace: meta.namespace, uid: meta.uid, resourceVersion: meta.resourceVersion, creationTimestamp: meta.creationTimestamp },
+    spec: { replicas: o.spec?.replicas ?? 0 },
+    status: { replicas: o.status?.replicas ?? 0, selector: labelSelectorFromMeta(o.spec?.selector).toString() },
+  };
 }

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { Scale } from './generated/kubemu/autoscaling/v1/autoscaling';
 import { ApiServerServiceClient, Object as ApiObject } from './generated/kubemu/apiserver/v1/apiserver';
 import { Lease } from './generated/kubemu/coordination/v1/coordination';
 import { Binding } from './generated/kubemu/core/v1/core';
@@ -129,6 +130,16 @@ export class ApiClient implements LeaseClient {
       this.client.delete({ resource: info.resource, namespace, name, options }, md, o, cb),
     );
     return { object: res.object ? this.value(info, res.object) : undefined, status: res.status };
+  }
+
+  /** The scale subresource of a deployment, replicaset or statefulset. */
+  async getScale(info: ResourceInfo, namespace: string, name: string): Promise<Scale> {
+    return this.call<Scale>((md, o, cb) => this.client.getScale({ resource: info.resource, namespace, name }, md, o, cb));
+  }
+
+  /** Sets spec.replicas through the scale subresource; a resourceVersion in `scale` is a precondition. */
+  async updateScale(info: ResourceInfo, namespace: string, scale: Scale): Promise<Scale> {
+    return this.call<Scale>((md, o, cb) => this.client.updateScale({ resource: info.resource, namespace, scale }, md, o, cb));
   }
 
   /** The pods/binding subresource. */

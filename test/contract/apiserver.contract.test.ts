@@ -423,3 +423,43 @@ describe('ApiServerService/Bind', () => {
     expect(noTarget.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 });
+
+describe('ApiServerService/GetScale', () => {
+  const deploy = (name: string) =>
+    wrap('deployment', {
+      metadata: { name, namespace: 'default' },
+      spec: { replicas: 2, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'c', image: 'nginx' }] } } },
+    });
+
+  test('GetScale - the replicas and selector of a deployment; NOT_FOUND for a missing one or a resource without scale', async () => {
+    await call((cb) => client.create({ resource: 'deployments', namespace: 'default', object: deploy('scaled') }, cb));
+    const scale = await call<any>((cb) => client.getScale({ resource: 'deployments', namespace: 'default', name: 'scaled' }, cb));
+    expect(scale).toMatchObject({ apiVersion: 'autoscaling/v1', kind: 'Scale', metadata: { name: 'scaled', namespace: 'default' }, spec: { replicas: 2 }, status: { selector: 'app=scaled' } });
+    expect(scale.metadata.resourceVersion).toMatch(/^\d+$/);
+    expect((await callError((cb) => client.getScale({ resource: 'deployments', namespace: 'default', name: 'nope' }, cb))).code).toBe(grpc.status.NOT_FOUND);
+    const noScale = await callError((cb) => client.getScale({ resource: 'configmaps', namespace: 'default', name: 'x' }, cb));
+    expect(noScale.code).toBe(grpc.status.NOT_FOUND);
+    expect(noScale.details).toContain('configmaps/scale');
+  });
+});
+
+describe('ApiServerService/UpdateScale', () => {
+  test('UpdateScale - sets spec.replicas only; a stale resourceVersion is ABORTED; negative replicas INVALID_ARGUMENT', async () => {
+    const before = (await call<ApiObject>((cb) => client.get({ resource: 'deployments', namespace: 'default', name: 'scaled' }, cb))).object!.value as any;
+    const res = await call<any>((cb) => client.updateScale({ resource: 'deployments', namespace: 'default', scale: { metadata: { name: 'scaled' }, spec: { replicas: 5 } } }, cb));
+    expect(res.spec.replicas).toBe(5);
+    const after = (await call<ApiObject>((cb) => client.get({ resource: 'deployments', namespace: 'default', name: 'scaled' }, cb))).object!.value as any;
+    expect(after.spec.replicas).toBe(5);
+    expect(after.spec.template).toEqual(before.spec.template);
+    expect(after.metadata.generation).toBe(before.metadata.generation + 1);
+    const stale = await callError((cb) => client.updateScale({ resource: 'deployments', namespace: 'default', scale: { metadata: { name: 'scaled', resourceVersion: before.metadata.resourceVersion }, spec: { replicas: 1 } } }, cb));
+    expect(stale.code).toBe(grpc.status.ABORTED);
+    expect(stale.status.reason).toBe('Conflict');
+    const negative = await callError((cb) => client.updateScale({ resource: 'deployments', namespace: 'default', scale: { metadata: { name: 'scaled' }, spec: { replicas: -1 } } }, cb));
+    expect(negative.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(negative.details).toContain('spec.replicas: Invalid value: -1: must be greater than or equal to 0');
+    const missing = await callError((cb) => client.updateScale({ resource: 'deployments', namespace: 'default', scale: { metadata: { name: 'ghost' }, spec: { replicas: 1 } } }, cb));
+    expect(missing.code).toBe(grpc.status.NOT_FOUND);
+    expect((await callError((cb) => client.updateScale({ resource: 'deployments', namespace: 'default' }, cb))).code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+});

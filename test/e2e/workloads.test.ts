@@ -140,10 +140,10 @@ test('workloads - a Deployment rolls out, updates within maxSurge/maxUnavailable
   expect(active.metadata?.name).toBe(rs1[0].metadata?.name);
   expect(active.metadata?.annotations?.['deployment.kubernetes.io/revision']).toBe('3');
 
-  // Scale to 5, then to 1.
+  // Scale to 5, then to 1, through the scale subresource (what `kubectl scale` uses).
   for (const replicas of [5, 1]) {
-    const d = await client.get(DEPLOY, NS, 'web');
-    await client.update(DEPLOY, { ...d, spec: { ...d.spec, replicas } });
+    await client.updateScale(DEPLOY, NS, { metadata: { name: 'web' }, spec: { replicas } });
+    expect((await client.getScale(DEPLOY, NS, 'web')).status?.selector).toBe('app=web');
     await rolledOut('web');
     await waitFor(`${replicas} pods`, async () => (await pods({ app: 'web' })).filter((p) => !p.metadata?.deletionTimestamp).length === replicas);
   }

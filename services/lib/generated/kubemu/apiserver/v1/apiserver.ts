@@ -20,6 +20,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { DaemonSet, Deployment, ReplicaSet, StatefulSet } from "../../apps/v1/apps";
+import { Scale } from "../../autoscaling/v1/autoscaling";
 import { CronJob, Job } from "../../batch/v1/batch";
 import { Lease } from "../../coordination/v1/coordination";
 import {
@@ -186,6 +187,22 @@ export interface BindRequest {
 
 export interface BindResponse {
   status?: Status | undefined;
+}
+
+export interface GetScaleRequest {
+  /** deployments, replicasets or statefulsets. */
+  resource?: string | undefined;
+  namespace?: string | undefined;
+  name?: string | undefined;
+}
+
+export interface UpdateScaleRequest {
+  resource?: string | undefined;
+  namespace?:
+    | string
+    | undefined;
+  /** metadata.name names the object; metadata.resourceVersion, when set, is a precondition. */
+  scale?: Scale | undefined;
 }
 
 /**
@@ -2009,6 +2026,208 @@ export const BindResponse: MessageFns<BindResponse> = {
   },
 };
 
+function createBaseGetScaleRequest(): GetScaleRequest {
+  return { resource: "", namespace: "", name: "" };
+}
+
+export const GetScaleRequest: MessageFns<GetScaleRequest> = {
+  encode(message: GetScaleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resource !== undefined && message.resource !== "") {
+      writer.uint32(10).string(message.resource);
+    }
+    if (message.namespace !== undefined && message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== undefined && message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetScaleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetScaleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resource = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetScaleRequest {
+    return {
+      resource: isSet(object.resource) ? globalThis.String(object.resource) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: GetScaleRequest): unknown {
+    const obj: any = {};
+    if (message.resource !== undefined && message.resource !== "") {
+      obj.resource = message.resource;
+    }
+    if (message.namespace !== undefined && message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.name !== undefined && message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetScaleRequest>): GetScaleRequest {
+    return GetScaleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetScaleRequest>): GetScaleRequest {
+    const message = createBaseGetScaleRequest();
+    message.resource = object.resource ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateScaleRequest(): UpdateScaleRequest {
+  return { resource: "", namespace: "", scale: undefined };
+}
+
+export const UpdateScaleRequest: MessageFns<UpdateScaleRequest> = {
+  encode(message: UpdateScaleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.resource !== undefined && message.resource !== "") {
+      writer.uint32(10).string(message.resource);
+    }
+    if (message.namespace !== undefined && message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.scale !== undefined) {
+      Scale.encode(message.scale, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateScaleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateScaleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.resource = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.scale = Scale.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateScaleRequest {
+    return {
+      resource: isSet(object.resource) ? globalThis.String(object.resource) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      scale: isSet(object.scale) ? Scale.fromJSON(object.scale) : undefined,
+    };
+  },
+
+  toJSON(message: UpdateScaleRequest): unknown {
+    const obj: any = {};
+    if (message.resource !== undefined && message.resource !== "") {
+      obj.resource = message.resource;
+    }
+    if (message.namespace !== undefined && message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.scale !== undefined) {
+      obj.scale = Scale.toJSON(message.scale);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateScaleRequest>): UpdateScaleRequest {
+    return UpdateScaleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateScaleRequest>): UpdateScaleRequest {
+    const message = createBaseUpdateScaleRequest();
+    message.resource = object.resource ?? "";
+    message.namespace = object.namespace ?? "";
+    message.scale = (object.scale !== undefined && object.scale !== null) ? Scale.fromPartial(object.scale) : undefined;
+    return message;
+  },
+};
+
 function createBaseWatchEvent(): WatchEvent {
   return { type: "", resource: "", object: undefined, revision: 0 };
 }
@@ -2224,6 +2443,32 @@ export const ApiServerServiceService = {
     responseSerialize: (value: BindResponse): Buffer => Buffer.from(BindResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): BindResponse => BindResponse.decode(value),
   },
+  /**
+   * Reads the scale subresource of a deployment, replicaset or statefulset. NOT_FOUND when the
+   * object does not exist; NOT_FOUND for a resource without a scale subresource.
+   */
+  getScale: {
+    path: "/kubemu.apiserver.v1.ApiServerService/GetScale" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetScaleRequest): Buffer => Buffer.from(GetScaleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetScaleRequest => GetScaleRequest.decode(value),
+    responseSerialize: (value: Scale): Buffer => Buffer.from(Scale.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Scale => Scale.decode(value),
+  },
+  /**
+   * Sets spec.replicas through the scale subresource. ABORTED (Conflict) when
+   * scale.metadata.resourceVersion is set and stale; INVALID_ARGUMENT for negative replicas.
+   */
+  updateScale: {
+    path: "/kubemu.apiserver.v1.ApiServerService/UpdateScale" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateScaleRequest): Buffer => Buffer.from(UpdateScaleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateScaleRequest => UpdateScaleRequest.decode(value),
+    responseSerialize: (value: Scale): Buffer => Buffer.from(Scale.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Scale => Scale.decode(value),
+  },
 } as const;
 
 export interface ApiServerServiceServer extends UntypedServiceImplementation {
@@ -2257,6 +2502,16 @@ export interface ApiServerServiceServer extends UntypedServiceImplementation {
    * pod is already bound.
    */
   bind: handleUnaryCall<BindRequest, BindResponse>;
+  /**
+   * Reads the scale subresource of a deployment, replicaset or statefulset. NOT_FOUND when the
+   * object does not exist; NOT_FOUND for a resource without a scale subresource.
+   */
+  getScale: handleUnaryCall<GetScaleRequest, Scale>;
+  /**
+   * Sets spec.replicas through the scale subresource. ABORTED (Conflict) when
+   * scale.metadata.resourceVersion is set and stale; INVALID_ARGUMENT for negative replicas.
+   */
+  updateScale: handleUnaryCall<UpdateScaleRequest, Scale>;
 }
 
 export interface ApiServerServiceClient extends Client {
@@ -2383,6 +2638,41 @@ export interface ApiServerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: BindResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reads the scale subresource of a deployment, replicaset or statefulset. NOT_FOUND when the
+   * object does not exist; NOT_FOUND for a resource without a scale subresource.
+   */
+  getScale(request: GetScaleRequest, callback: (error: ServiceError | null, response: Scale) => void): ClientUnaryCall;
+  getScale(
+    request: GetScaleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Scale) => void,
+  ): ClientUnaryCall;
+  getScale(
+    request: GetScaleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Scale) => void,
+  ): ClientUnaryCall;
+  /**
+   * Sets spec.replicas through the scale subresource. ABORTED (Conflict) when
+   * scale.metadata.resourceVersion is set and stale; INVALID_ARGUMENT for negative replicas.
+   */
+  updateScale(
+    request: UpdateScaleRequest,
+    callback: (error: ServiceError | null, response: Scale) => void,
+  ): ClientUnaryCall;
+  updateScale(
+    request: UpdateScaleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Scale) => void,
+  ): ClientUnaryCall;
+  updateScale(
+    request: UpdateScaleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Scale) => void,
   ): ClientUnaryCall;
 }
 
