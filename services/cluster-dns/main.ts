@@ -1,0 +1,66 @@
+import * as grpc from '@grpc/grpc-js';
+import { ApiClient } from '../lib/apiclient';
+import { configFromEnv } from '../lib/config';
+import { HealthImplementation, ServingStatus } from '../lib/health';
+import { stopOnSignals } from '../lib/component';
+import { Informer } from '../lib/informer';
+import { logger } from '../lib/log';
+import { resourceForCase } from '../lib/resources';
+import { connectBus } from '../lib/watchbus';
+import { ClusterDnsResolver, DEFAULT_TTL, DEFAULT_ZONE } from './records';
+import { DnsServer } from './server';
+
+/**
+ * cluster-dns (CoreDNS's role): follows Services, Endpoints and Pods and answers DNS for
+ * KUBEMU_DNS_ZONE (default cluster.local) over UDP and TCP on KUBEMU_DNS_LISTEN (default
+ * 127.0.0.1:53 as root, 127.0.0.1:1053 otherwise); names outside the zone are REFUSED.
+ * grpc.health.v1 on KUBEMU_DNS_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once the caches synced
+ * and the listeners are bound.
+ */
+async function main(): Promise<void> {
+  const config = configFromEnv(process.env, 'cluster-dns');
+  const log = logger('cluster-dns', { id: config.componentId });
+  const health = new HealthImplementation();
+  const server = new grpc.Server();
+  health.addTo(server);
+  const healthListen = process.env.KUBEMU_DNS_HEALTH_LISTEN || '127.0.0.1:0';
+  const healthPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(healthListen, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  log.info('health service listening', { address: `${healthListen.replace(/:\d+$/, '')}:${healthPort}` });
+
+  const client = new ApiClient(config.apiservers);
+  const nats = await connectBus(config.natsServers, config.componentId);
+  const services = new Informer({ client, nats, info: resourceForCase('service'), log });
+  const endpoints = new Informer({ client, nats, info: resourceForCase('endpoints'), log });
+  const pods = new Informer({ client, nats, info: resourceForCase('pod'), log });
+  await Promise.all([services.start(), endpoints.start(), pods.start()]);
+
+  const resolver = new ClusterDnsResolver(
+    { services, endpoints, pods },
+    { zone: process.env.KUBEMU_DNS_ZONE || DEFAULT_ZONE, ttl: Number(process.env.KUBEMU_DNS_TTL || DEFAULT_TTL) },
+  );
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const listen = process.env.KUBEMU_DNS_LISTEN || `127.0.0.1:${isRoot ? 53 : 1053}`;
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`KUBEMU_DNS_LISTEN must be host:port, got "${listen}"`);
+  const dns = new DnsServer({ resolver, host: m[1], port: Number(m[2]), log });
+  await dns.start();
+  health.set('', ServingStatus.SERVING);
+  log.info('serving DNS', { address: dns.address, zone: resolver.zone, ttl: resolver.ttl });
+
+  stopOnSignals(log, async () => {
+    health.set('', ServingStatus.NOT_SERVING);
+    await dns.stop();
+    await Promise.all([services.stop(), endpoints.stop(), pods.stop()]);
+    await nats.close();
+    client.close();
+    health.dispose();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  });
+}
+
+main().catch((err) => {
+  logger('cluster-dns').error('failed to start', { err: err instanceof Error ? err.stack : String(err) });
+  process.exit(1);
+});
