@@ -4,7 +4,8 @@
  * TCP, and with dig when the machine has it. Answers follow the watch: a Service created or
  * deleted is visible within a second.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
+import * as path from 'path';
 import { promises as dnsPromises } from 'dns';
 import * as net from 'net';
 import { NatsConnection } from 'nats';
@@ -17,6 +18,8 @@ import { connectBus } from '../../services/lib/watchbus';
 import { decodeMessage, emptyHeader, encodeMessage, optRecord, Rcode, RRClass, RRType } from '../../services/cluster-dns/message';
 import { ClusterDnsResolver } from '../../services/cluster-dns/records';
 import { DnsServer } from '../../services/cluster-dns/server';
+import { checkHealth } from '../../services/lib/health';
+import { freePort } from '../harness/ports';
 import { startTestApiServer, TestApiServer } from '../contract/env';
 
 jest.setTimeout(60000);
@@ -223,5 +226,35 @@ describe('cluster-dns - TCP and dig', () => {
       '0 50 5432 db-0.db.default.svc.cluster.local.',
       '0 50 5432 db-1.db.default.svc.cluster.local.',
     ]);
+  });
+});
+
+describe('cluster-dns - the process', () => {
+  it('main.js serves DNS on KUBEMU_DNS_LISTEN, reports SERVING, and exits 0 on SIGTERM', async () => {
+    const [dnsPort, healthPort] = [await freePort(), await freePort()];
+    const proc = spawn(process.execPath, [path.join(__dirname, '../../dist/services/cluster-dns/main.js')], {
+      env: {
+        ...process.env,
+        KUBEMU_COMPONENT_ID: 'cluster-dns-0',
+        KUBEMU_APISERVERS: env.address,
+        KUBEMU_NATS_SERVERS: env.natsUrls.join(','),
+        KUBEMU_DNS_LISTEN: `127.0.0.1:${dnsPort}`,
+        KUBEMU_DNS_HEALTH_LISTEN: `127.0.0.1:${healthPort}`,
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    proc.stderr!.on('data', (c) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    try {
+      await until('cluster-dns to be SERVING', async () => ((await checkHealth(`127.0.0.1:${healthPort}`, 500)) === 'SERVING' ? true : undefined), 20000);
+      const r = new dnsPromises.Resolver({ timeout: 2000, tries: 2 });
+      r.setServers([`127.0.0.1:${dnsPort}`]);
+      expect((await r.resolve4('db.default.svc.cluster.local')).sort()).toEqual(['127.1.0.5', '127.1.0.6']);
+    } finally {
+      proc.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/"level":"error"/);
   });
 });
