@@ -8,12 +8,15 @@ import { logger } from '../lib/log';
 import { resourceForCase } from '../lib/resources';
 import { connectBus } from '../lib/watchbus';
 import { ClusterDnsResolver, DEFAULT_TTL, DEFAULT_ZONE } from './records';
+import { Forwarder, hostUpstreams, parseUpstreams } from './forward';
 import { DnsServer } from './server';
 
 /**
  * cluster-dns (CoreDNS's role): follows Services, Endpoints and Pods and answers DNS for
  * KUBEMU_DNS_ZONE (default cluster.local) over UDP and TCP on KUBEMU_DNS_LISTEN (default
- * 127.0.0.1:53 as root, 127.0.0.1:1053 otherwise); names outside the zone are REFUSED.
+ * 127.0.0.1:53 as root, 127.0.0.1:1053 otherwise). Names outside the zone are forwarded to
+ * KUBEMU_DNS_UPSTREAMS (host:port,...; default the nameservers of /etc/resolv.conf; "none" answers
+ * them REFUSED).
  * grpc.health.v1 on KUBEMU_DNS_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once the caches synced
  * and the listeners are bound.
  */
@@ -44,10 +47,16 @@ async function main(): Promise<void> {
   const listen = process.env.KUBEMU_DNS_LISTEN || `127.0.0.1:${isRoot ? 53 : 1053}`;
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m) throw new Error(`KUBEMU_DNS_LISTEN must be host:port, got "${listen}"`);
-  const dns = new DnsServer({ resolver, host: m[1], port: Number(m[2]), log });
+  const upstreamSetting = process.env.KUBEMU_DNS_UPSTREAMS || '';
+  // Never forward to ourselves: a loop would turn every outside query into a timeout.
+  const upstreams = (upstreamSetting === 'none' ? [] : upstreamSetting ? parseUpstreams(upstreamSetting) : hostUpstreams()).filter(
+    (u) => !(u.host === m[1] && u.port === Number(m[2])),
+  );
+  const forwarder = upstreams.length > 0 ? new Forwarder(upstreams) : undefined;
+  const dns = new DnsServer({ resolver, host: m[1], port: Number(m[2]), forwarder, log });
   await dns.start();
   health.set('', ServingStatus.SERVING);
-  log.info('serving DNS', { address: dns.address, zone: resolver.zone, ttl: resolver.ttl });
+  log.info('serving DNS', { address: dns.address, zone: resolver.zone, ttl: resolver.ttl, upstreams: upstreams.map((u) => `${u.host}:${u.port}`) });
 
   stopOnSignals(log, async () => {
     health.set('', ServingStatus.NOT_SERVING);

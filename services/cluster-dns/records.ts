@@ -79,6 +79,12 @@ export class ClusterDnsResolver {
     this.zoneLabels = this.zone.split('.');
   }
 
+  /** Whether `qname` is in the zone or a reverse zone this resolver answers for (class IN); other names are REFUSED or forwarded. */
+  isAuthoritativeFor(qname: string): boolean {
+    const labels = labelsOf(qname);
+    return this.suffix(labels, this.zoneLabels) || this.suffix(labels, ['in-addr', 'arpa']) || this.suffix(labels, ['ip6', 'arpa']);
+  }
+
   /** Resolves one question (name as asked, any case; answers carry the name as asked). */
   resolve(qname: string, qtype: number, qclass: number = RRClass.IN): Resolution {
     const labels = labelsOf(qname);

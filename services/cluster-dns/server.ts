@@ -17,6 +17,7 @@ import {
   Rcode,
   RRType,
 } from './message';
+import { Forwarder } from './forward';
 import { ClusterDnsResolver } from './records';
 
 /**
@@ -68,12 +69,54 @@ export function handleQuery(resolver: ClusterDnsResolver, query: Buffer, transpo
   }
 }
 
+/**
+ * Answers one query like handleQuery, except that a well-formed query for a name outside the
+ * resolver's zones is relayed to `forwarder` (its answer returned as is, SERVFAIL when no
+ * upstream answered). Never rejects.
+ */
+export async function answerQuery(
+  resolver: ClusterDnsResolver,
+  query: Buffer,
+  transport: 'udp' | 'tcp',
+  forwarder: Forwarder | undefined,
+  log?: Logger,
+): Promise<Buffer | undefined> {
+  if (forwarder && forwarder.upstreams.length > 0) {
+    let msg: Message | undefined;
+    try {
+      msg = decodeMessage(query);
+    } catch {
+      msg = undefined;
+    }
+    if (msg && !msg.header.qr && msg.header.opcode === 0 && msg.questions.length === 1 && !resolver.isAuthoritativeFor(msg.questions[0].name)) {
+      const res = await forwarder.forward(query, transport);
+      if (res) return res;
+      log?.warn('no upstream answered', { question: msg.questions[0].name });
+      const opt = msg.additional.some((rr) => rr.type === RRType.OPT) ? [optRecord(EDNS_UDP_SIZE)] : [];
+      try {
+        return encodeMessage({
+          header: { ...emptyHeader(msg.header.id), qr: true, rd: msg.header.rd, ra: true, rcode: Rcode.SERVFAIL },
+          questions: msg.questions,
+          answers: [],
+          authority: [],
+          additional: opt,
+        });
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return handleQuery(resolver, query, transport, log);
+}
+
 export interface DnsServerOptions {
   resolver: ClusterDnsResolver;
   /** IPv4 address to listen on. */
   host: string;
   /** Port for both UDP and TCP; 0 picks a free one (the same for both, retried until both bind). */
   port: number;
+  /** Where names outside the zones go; without one they are REFUSED. */
+  forwarder?: Forwarder;
   log?: Logger;
 }
 
@@ -122,8 +165,14 @@ export class DnsServer {
         throw err;
       }
       udp.on('message', (buf, rinfo) => {
-        const res = handleQuery(this.opts.resolver, buf, 'udp', this.opts.log);
-        if (res) udp.send(res, rinfo.port, rinfo.address);
+        void answerQuery(this.opts.resolver, buf, 'udp', this.opts.forwarder, this.opts.log).then((res) => {
+          if (!res) return;
+          try {
+            udp.send(res, rinfo.port, rinfo.address);
+          } catch {
+            // the socket closed while a forwarded query was out
+          }
+        });
       });
       udp.on('error', (err) => this.opts.log?.warn('udp socket error', { err: err.message }));
       this.udp = udp;
@@ -146,12 +195,14 @@ export class DnsServer {
         if (pending.length < 2 + len) break;
         const query = pending.subarray(2, 2 + len);
         pending = pending.subarray(2 + len);
-        const res = handleQuery(this.opts.resolver, query, 'tcp', this.opts.log);
-        if (!res) continue;
-        const framed = Buffer.alloc(2 + res.length);
-        framed.writeUInt16BE(res.length, 0);
-        res.copy(framed, 2);
-        sock.write(framed);
+        // Answers may come back out of order when some are forwarded; RFC 7766 allows that (ids match them up).
+        void answerQuery(this.opts.resolver, query, 'tcp', this.opts.forwarder, this.opts.log).then((res) => {
+          if (!res || sock.destroyed) return;
+          const framed = Buffer.alloc(2 + res.length);
+          framed.writeUInt16BE(res.length, 0);
+          res.copy(framed, 2);
+          sock.write(framed);
+        });
       }
     });
   }
