@@ -16,7 +16,8 @@ import { DnsServer } from './server';
  * KUBEMU_DNS_ZONE (default cluster.local) over UDP and TCP on KUBEMU_DNS_LISTEN (default
  * 127.0.0.1:53 as root, 127.0.0.1:1053 otherwise). Names outside the zone are forwarded to
  * KUBEMU_DNS_UPSTREAMS (host:port,...; default the nameservers of /etc/resolv.conf; "none" answers
- * them REFUSED).
+ * them REFUSED). KUBEMU_DNS_PODS: insecure (default, as CoreDNS's default Corefile), verified (follows
+ * Pods too) or disabled.
  * grpc.health.v1 on KUBEMU_DNS_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once the caches synced
  * and the listeners are bound.
  */
@@ -36,12 +37,15 @@ async function main(): Promise<void> {
   const nats = await connectBus(config.natsServers, config.componentId);
   const services = new Informer({ client, nats, info: resourceForCase('service'), log });
   const endpoints = new Informer({ client, nats, info: resourceForCase('endpoints'), log });
-  const pods = new Informer({ client, nats, info: resourceForCase('pod'), log });
-  await Promise.all([services.start(), endpoints.start(), pods.start()]);
+  const podsMode = process.env.KUBEMU_DNS_PODS || 'insecure';
+  if (podsMode !== 'insecure' && podsMode !== 'verified' && podsMode !== 'disabled') throw new Error(`KUBEMU_DNS_PODS must be insecure, verified or disabled, got "${podsMode}"`);
+  // Only verified mode needs the pods; following every pod in the cluster is not free.
+  const pods = podsMode === 'verified' ? new Informer({ client, nats, info: resourceForCase('pod'), log }) : undefined;
+  await Promise.all([services.start(), endpoints.start(), pods?.start()]);
 
   const resolver = new ClusterDnsResolver(
     { services, endpoints, pods },
-    { zone: process.env.KUBEMU_DNS_ZONE || DEFAULT_ZONE, ttl: Number(process.env.KUBEMU_DNS_TTL || DEFAULT_TTL) },
+    { zone: process.env.KUBEMU_DNS_ZONE || DEFAULT_ZONE, ttl: Number(process.env.KUBEMU_DNS_TTL || DEFAULT_TTL), pods: podsMode },
   );
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const listen = process.env.KUBEMU_DNS_LISTEN || `127.0.0.1:${isRoot ? 53 : 1053}`;
@@ -61,7 +65,7 @@ async function main(): Promise<void> {
   stopOnSignals(log, async () => {
     health.set('', ServingStatus.NOT_SERVING);
     await dns.stop();
-    await Promise.all([services.stop(), endpoints.stop(), pods.stop()]);
+    await Promise.all([services.stop(), endpoints.stop(), pods?.stop()]);
     await nats.close();
     client.close();
     health.dispose();

@@ -2,7 +2,7 @@
  * The Kubernetes DNS-Based Service Discovery specification
  * (kubernetes/dns docs/specification.md) answered from informer caches of Services, Endpoints
  * and Pods, the way CoreDNS's kubernetes plugin does with its default Corefile
- * (`kubernetes cluster.local in-addr.arpa ip6.arpa { pods verified; ttl 5 }`).
+ * (`kubernetes cluster.local in-addr.arpa ip6.arpa { pods insecure; ttl 5 }`).
  */
 import { Endpoints, Pod, Service } from '../lib/generated/kubemu/core/v1/core';
 import { Rcode, ResourceRecord, RRClass, RRType, RData } from './message';
@@ -16,7 +16,7 @@ export interface ObjectSource<T> {
 export interface DnsSources {
   services: ObjectSource<Service>;
   endpoints: ObjectSource<Endpoints>;
-  /** Without pods, `<a-b-c-d>.<ns>.pod.<zone>` answers any well-formed address ("pods insecure"). */
+  /** Read only in `pods: 'verified'` mode. */
   pods?: ObjectSource<Pod>;
 }
 
@@ -24,7 +24,16 @@ export interface ResolverOptions {
   zone?: string;
   /** TTL of positive answers and the SOA minimum (negative TTL); CoreDNS's kubernetes plugin default is 5 s. */
   ttl?: number;
+  /**
+   * `<a-b-c-d>.<ns>.pod.<zone>`: 'insecure' (default; the specification's section 2.6 and
+   * CoreDNS's default Corefile) answers any well-formed address, 'verified' only the IPs of pods
+   * in that namespace, 'disabled' none (NXDOMAIN).
+   */
+  pods?: 'insecure' | 'verified' | 'disabled';
 }
+
+/** Kubernetes' older spelling of publishNotReadyAddresses, which the specification still honours. */
+const TOLERATE_UNREADY = 'service.alpha.kubernetes.io/tolerate-unready-endpoints';
 
 /** How a question is answered: rcode, records per section, and whether we are authoritative. */
 export interface Resolution {
@@ -70,12 +79,14 @@ const NONE: Owner = { exists: false, records: [] };
 export class ClusterDnsResolver {
   readonly zone: string;
   readonly ttl: number;
+  readonly podsMode: 'insecure' | 'verified' | 'disabled';
   private readonly zoneLabels: string[];
   private readonly serial = Math.floor(Date.now() / 1000);
 
   constructor(private readonly sources: DnsSources, opts: ResolverOptions = {}) {
     this.zone = (opts.zone ?? DEFAULT_ZONE).toLowerCase().replace(/\.$/, '');
     this.ttl = opts.ttl ?? DEFAULT_TTL;
+    this.podsMode = opts.pods ?? 'insecure';
     this.zoneLabels = this.zone.split('.');
   }
 
@@ -185,7 +196,8 @@ export class ClusterDnsResolver {
     const out: { ip: string; hostname?: string; ports: { name: string; port: number; protocol: string }[] }[] = [];
     for (const subset of ep?.subsets ?? []) {
       const ports = (subset.ports ?? []).map((x) => ({ name: (x.name ?? '').toLowerCase(), port: x.port ?? 0, protocol: (x.protocol || 'TCP').toLowerCase() }));
-      const addrs = [...(subset.addresses ?? []), ...(svc.spec?.publishNotReadyAddresses ? subset.notReadyAddresses ?? [] : [])];
+      const publishNotReady = svc.spec?.publishNotReadyAddresses || svc.metadata?.annotations?.[TOLERATE_UNREADY] === 'true';
+      const addrs = [...(subset.addresses ?? []), ...(publishNotReady ? subset.notReadyAddresses ?? [] : [])];
       for (const a of addrs) if (isIPv4(a.ip)) out.push({ ip: a.ip, hostname: a.hostname || undefined, ports });
     }
     return out;
@@ -212,6 +224,8 @@ export class ClusterDnsResolver {
     const additional: ResourceRecord[] = [];
     if (this.isHeadless(svc)) {
       for (const a of this.addresses(ns, svcName, svc)) records.push(this.rr(name, RRType.A, { kind: 'A', address: a.ip }));
+      // Specification 2.4.1: a headless Service without ready endpoints is NXDOMAIN.
+      if (records.length === 0) return NONE;
     } else if (isIPv4(svc.spec?.clusterIP)) {
       records.push(this.rr(name, RRType.A, { kind: 'A', address: svc.spec!.clusterIP! }));
     }
@@ -271,16 +285,17 @@ export class ClusterDnsResolver {
     return { exists: true, records, additional };
   }
 
-  /** <a-b-c-d>.<ns>.pod.<zone>: verified against the pods cache when there is one. */
+  /** <a-b-c-d>.<ns>.pod.<zone>, per this.podsMode. */
   private lookupPod(name: string, p: string[]): Owner {
+    if (this.podsMode === 'disabled') return NONE;
     if (p.length === 0) return { exists: true, records: [] };
     if (p.length === 1) return { exists: true, records: [] };
     if (p.length !== 2) return NONE;
     const ip = p[0].replace(/-/g, '.');
     if (!isIPv4(ip) || p[0].split('-').length !== 4) return NONE;
     const ns = p[1];
-    if (this.sources.pods) {
-      const found = this.sources.pods.list().some((pod) => pod.metadata?.namespace === ns && (pod.status?.podIP === ip || (pod.status?.podIPs ?? []).some((x) => x.ip === ip)));
+    if (this.podsMode === 'verified') {
+      const found = (this.sources.pods?.list() ?? []).some((pod) => pod.metadata?.namespace === ns && (pod.status?.podIP === ip || (pod.status?.podIPs ?? []).some((x) => x.ip === ip)));
       if (!found) return NONE;
     }
     return { exists: true, records: [this.rr(name, RRType.A, { kind: 'A', address: ip })] };

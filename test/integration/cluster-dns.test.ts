@@ -104,7 +104,7 @@ beforeAll(async () => {
   const pods = new Informer({ client, nats: nc, info: POD, log });
   informers = [services, endpoints, pods] as never;
   await Promise.all([services.start(), endpoints.start(), pods.start()]);
-  server = new DnsServer({ resolver: new ClusterDnsResolver({ services, endpoints, pods }), host: '127.0.0.1', port: 0, log });
+  server = new DnsServer({ resolver: new ClusterDnsResolver({ services, endpoints, pods }, { pods: 'verified' }), host: '127.0.0.1', port: 0, log });
   await server.start();
   resolver = new dnsPromises.Resolver({ timeout: 2000, tries: 2 });
   resolver.setServers([server.address]);
@@ -155,6 +155,7 @@ describe('cluster-dns - Node resolver over UDP', () => {
     await expect(errCode(resolver.resolve4('nope.default.svc.cluster.local'))).resolves.toBe('ENOTFOUND');
     await expect(errCode(resolver.resolve6('db.default.svc.cluster.local'))).resolves.toBe('ENODATA');
     await expect(errCode(resolver.resolve4('example.com'))).resolves.toBe('EREFUSED');
+    await expect(errCode(resolver.resolve4('127-1-0-77.default.pod.cluster.local'))).resolves.toBe('ENOTFOUND');
     expect((await resolver.resolve4('DB.Default.SVC.cluster.LOCAL')).sort()).toEqual(['127.1.0.5', '127.1.0.6']);
   });
 
@@ -164,9 +165,9 @@ describe('cluster-dns - Node resolver over UDP', () => {
   });
 
   it('answers follow the watch: a new Service resolves, a deleted one is NXDOMAIN', async () => {
-    await client.create(SERVICE, { metadata: { name: 'late', namespace: NS }, spec: { clusterIP: 'None' } });
+    await client.create(SERVICE, { metadata: { name: 'late', namespace: NS }, spec: { type: 'ExternalName', externalName: 'late.example.com' } });
     const t0 = Date.now();
-    await until('late to exist', async () => ((await errCode(resolver.resolve4('late.default.svc.cluster.local'))) === 'ENODATA' ? true : undefined), 5000);
+    await until('late to exist', async () => ((await errCode(resolver.resolveCname('late.default.svc.cluster.local'))) === 'ok' ? true : undefined), 5000);
     const appeared = Date.now() - t0;
     await client.delete(SERVICE, NS, 'late');
     await until('late to be gone', async () => ((await errCode(resolver.resolve4('late.default.svc.cluster.local'))) === 'ENOTFOUND' ? true : undefined), 5000);
@@ -240,6 +241,7 @@ describe('cluster-dns - the process', () => {
         KUBEMU_NATS_SERVERS: env.natsUrls.join(','),
         KUBEMU_DNS_LISTEN: `127.0.0.1:${dnsPort}`,
         KUBEMU_DNS_HEALTH_LISTEN: `127.0.0.1:${healthPort}`,
+        KUBEMU_DNS_UPSTREAMS: 'none',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -251,6 +253,8 @@ describe('cluster-dns - the process', () => {
       const r = new dnsPromises.Resolver({ timeout: 2000, tries: 2 });
       r.setServers([`127.0.0.1:${dnsPort}`]);
       expect((await r.resolve4('db.default.svc.cluster.local')).sort()).toEqual(['127.1.0.5', '127.1.0.6']);
+      await expect(r.resolve4('127-9-9-9.default.pod.cluster.local')).resolves.toEqual(['127.9.9.9']);
+      await expect(errCode(r.resolve4('example.com'))).resolves.toBe('EREFUSED');
     } finally {
       proc.kill('SIGTERM');
     }

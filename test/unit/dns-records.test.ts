@@ -14,6 +14,7 @@ const services: Service[] = [
   { metadata: meta('db'), spec: { clusterIP: 'None', ports: [{ name: 'pg', port: 5432 }] } },
   { metadata: meta('ext'), spec: { type: 'ExternalName', externalName: 'example.com' } },
   { metadata: meta('pending'), spec: { type: 'ClusterIP', ports: [{ name: 'http', port: 80 }] } },
+  { metadata: meta('empty'), spec: { clusterIP: 'None', ports: [{ name: 'http', port: 80 }] } },
   { metadata: meta('api', 'prod'), spec: { clusterIP: '127.96.0.20', ports: [{ name: 'grpc', port: 8080 }] } },
 ];
 const endpoints: Endpoints[] = [
@@ -31,7 +32,7 @@ const endpoints: Endpoints[] = [
 ];
 const pods: Pod[] = [{ metadata: meta('p1'), status: { podIP: '127.1.0.9' } }];
 
-const resolver = new ClusterDnsResolver({ services: source(services), endpoints: source(endpoints), pods: source(pods) });
+const resolver = new ClusterDnsResolver({ services: source(services), endpoints: source(endpoints), pods: source(pods) }, { pods: 'verified' });
 
 type Row = [question: string, type: number, rcode: number, answers: string[]];
 const NX = Rcode.NXDOMAIN;
@@ -53,6 +54,7 @@ const rows: Row[] = [
   ['pod A in another namespace', RRType.A, NX, []],
   ['ExternalName CNAME', RRType.A, OK, ['CNAME example.com.']],
   ['NXDOMAIN: unknown service', RRType.A, NX, []],
+  ['NXDOMAIN: headless service without ready endpoints', RRType.A, NX, []],
   ['NXDOMAIN: unknown namespace', RRType.A, NX, []],
   ['NXDOMAIN: junk under the zone', RRType.A, NX, []],
   ['NODATA: AAAA on a ClusterIP service', RRType.AAAA, OK, []],
@@ -84,6 +86,7 @@ const names: Record<string, string> = {
   'pod A in another namespace': '127-1-0-9.prod.pod.cluster.local.',
   'ExternalName CNAME': 'ext.default.svc.cluster.local.',
   'NXDOMAIN: unknown service': 'nope.default.svc.cluster.local.',
+  'NXDOMAIN: headless service without ready endpoints': 'empty.default.svc.cluster.local.',
   'NXDOMAIN: unknown namespace': 'web.nope.svc.cluster.local.',
   'NXDOMAIN: junk under the zone': 'web.default.cluster.local.',
   'NODATA: AAAA on a ClusterIP service': 'web.default.svc.cluster.local.',
@@ -156,10 +159,19 @@ describe('dns records - resolution from caches', () => {
     expect(r.resolve('db-2.db.default.svc.cluster.local', RRType.A).answers.map(show)).toEqual(['A 127.1.0.8']);
   });
 
-  it('without a pods cache, any well-formed pod name answers (pods insecure)', () => {
+  it('pods insecure (the default, specification 2.6): any well-formed pod name answers; disabled: none', () => {
     const r = new ClusterDnsResolver({ services: source(services), endpoints: source(endpoints) });
     expect(r.resolve('127-9-9-9.any.pod.cluster.local', RRType.A).answers.map(show)).toEqual(['A 127.9.9.9']);
     expect(r.resolve('127-9-9-999.any.pod.cluster.local', RRType.A).rcode).toBe(Rcode.NXDOMAIN);
+    expect(r.resolve('127-9-9.any.pod.cluster.local', RRType.A).rcode).toBe(Rcode.NXDOMAIN);
+    const off = new ClusterDnsResolver({ services: source(services), endpoints: source(endpoints) }, { pods: 'disabled' });
+    expect(off.resolve('127-9-9-9.any.pod.cluster.local', RRType.A).rcode).toBe(Rcode.NXDOMAIN);
+  });
+
+  it('the tolerate-unready-endpoints annotation publishes not-ready endpoints too', () => {
+    const svc: Service = { metadata: { ...meta('db'), annotations: { 'service.alpha.kubernetes.io/tolerate-unready-endpoints': 'true' } }, spec: { clusterIP: 'None' } };
+    const r = new ClusterDnsResolver({ services: source([svc]), endpoints: source(endpoints) });
+    expect(r.resolve('db.default.svc.cluster.local', RRType.A).answers).toHaveLength(4);
   });
 
   it('answers follow the caches: a deleted service is NXDOMAIN at once', () => {
