@@ -7,7 +7,7 @@ import { Informer } from '../lib/informer';
 import { logger } from '../lib/log';
 import { resourceForCase } from '../lib/resources';
 import { connectBus } from '../lib/watchbus';
-import { ClusterDnsResolver, DEFAULT_TTL, DEFAULT_ZONE } from './records';
+import { ClusterDnsResolver, DEFAULT_TTL, DEFAULT_ZONE, DNS_INDEXERS } from './records';
 import { Forwarder, hostUpstreams, parseUpstreams } from './forward';
 import { DnsServer } from './server';
 
@@ -35,12 +35,12 @@ async function main(): Promise<void> {
 
   const client = new ApiClient(config.apiservers);
   const nats = await connectBus(config.natsServers, config.componentId);
-  const services = new Informer({ client, nats, info: resourceForCase('service'), log });
-  const endpoints = new Informer({ client, nats, info: resourceForCase('endpoints'), log });
+  const services = new Informer({ client, nats, info: resourceForCase('service'), indexers: DNS_INDEXERS.services, log });
+  const endpoints = new Informer({ client, nats, info: resourceForCase('endpoints'), indexers: DNS_INDEXERS.endpoints, log });
   const podsMode = process.env.KUBEMU_DNS_PODS || 'insecure';
   if (podsMode !== 'insecure' && podsMode !== 'verified' && podsMode !== 'disabled') throw new Error(`KUBEMU_DNS_PODS must be insecure, verified or disabled, got "${podsMode}"`);
   // Only verified mode needs the pods; following every pod in the cluster is not free.
-  const pods = podsMode === 'verified' ? new Informer({ client, nats, info: resourceForCase('pod'), log }) : undefined;
+  const pods = podsMode === 'verified' ? new Informer({ client, nats, info: resourceForCase('pod'), indexers: DNS_INDEXERS.pods, log }) : undefined;
   await Promise.all([services.start(), endpoints.start(), pods?.start()]);
 
   const resolver = new ClusterDnsResolver(

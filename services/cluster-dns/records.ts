@@ -7,11 +7,32 @@
 import { Endpoints, Pod, Service } from '../lib/generated/kubemu/core/v1/core';
 import { Rcode, ResourceRecord, RRClass, RRType, RData } from './message';
 
-/** What the resolver reads: a keyed cache (namespace/name) with a full listing; an Informer fits. */
+/**
+ * What the resolver reads: a keyed cache (namespace/name) with a full listing; an Informer fits.
+ * With byIndex and the DNS_INDEXERS below, reverse and verified-pod lookups are index reads
+ * instead of scans.
+ */
 export interface ObjectSource<T> {
   get(key: string): T | undefined;
   list(): T[];
+  byIndex?(name: string, value: string): T[];
 }
+
+/** Index names the resolver asks ObjectSource.byIndex for. */
+export const SERVICE_IP_INDEX = 'dns/clusterIP';
+export const ENDPOINT_IP_INDEX = 'dns/endpointIP';
+export const POD_IP_INDEX = 'dns/podIP';
+
+/** Indexers to give the informers (Informer `indexers` option) for the indexed lookups. */
+export const DNS_INDEXERS = {
+  services: { [SERVICE_IP_INDEX]: (s: Service): string[] => [...new Set([s.spec?.clusterIP ?? '', ...(s.spec?.clusterIPs ?? [])].filter((ip) => ip && ip !== 'None'))] },
+  endpoints: {
+    [ENDPOINT_IP_INDEX]: (e: Endpoints): string[] => [
+      ...new Set((e.subsets ?? []).flatMap((ss) => [...(ss.addresses ?? []), ...(ss.notReadyAddresses ?? [])].map((a) => a.ip ?? '')).filter(Boolean)),
+    ],
+  },
+  pods: { [POD_IP_INDEX]: (p: Pod): string[] => [...new Set([p.status?.podIP ?? '', ...(p.status?.podIPs ?? []).map((x) => x.ip ?? '')].filter(Boolean))] },
+};
 
 export interface DnsSources {
   services: ObjectSource<Service>;
@@ -165,6 +186,20 @@ export class ClusterDnsResolver {
     return this.sources.services.list();
   }
 
+  /** Services whose ClusterIP or one of whose endpoints is `ip` (a superset is fine: callers check). */
+  private servicesWithIP(ip: string): Service[] {
+    const { services, endpoints } = this.sources;
+    if (!services.byIndex || !endpoints.byIndex) return this.services();
+    const out = new Map<string, Service>();
+    for (const s of services.byIndex(SERVICE_IP_INDEX, ip)) out.set(`${s.metadata?.namespace}/${s.metadata?.name}`, s);
+    for (const e of endpoints.byIndex(ENDPOINT_IP_INDEX, ip)) {
+      const key = `${e.metadata?.namespace}/${e.metadata?.name}`;
+      const s = services.get(key);
+      if (s) out.set(key, s);
+    }
+    return [...out.values()];
+  }
+
   private lookupSvc(name: string, p: string[]): Owner {
     if (p.length === 0) return { exists: true, records: [] };
     if (p.length === 1) {
@@ -295,7 +330,9 @@ export class ClusterDnsResolver {
     if (!isIPv4(ip) || p[0].split('-').length !== 4) return NONE;
     const ns = p[1];
     if (this.podsMode === 'verified') {
-      const found = (this.sources.pods?.list() ?? []).some((pod) => pod.metadata?.namespace === ns && (pod.status?.podIP === ip || (pod.status?.podIPs ?? []).some((x) => x.ip === ip)));
+      const src = this.sources.pods;
+      const candidates = src?.byIndex ? src.byIndex(POD_IP_INDEX, ip) : src?.list() ?? [];
+      const found = candidates.some((pod) => pod.metadata?.namespace === ns && (pod.status?.podIP === ip || (pod.status?.podIPs ?? []).some((x) => x.ip === ip)));
       if (!found) return NONE;
     }
     return { exists: true, records: [this.rr(name, RRType.A, { kind: 'A', address: ip })] };
@@ -307,7 +344,7 @@ export class ClusterDnsResolver {
     const ip = labels.slice(0, 4).reverse().join('.');
     if (!isIPv4(ip)) return NONE;
     const records: ResourceRecord[] = [];
-    for (const svc of this.services()) {
+    for (const svc of this.servicesWithIP(ip)) {
       const ns = svc.metadata?.namespace ?? '';
       const svcName = svc.metadata?.name ?? '';
       const fqdn = `${svcName}.${ns}.svc.${this.zone}.`;

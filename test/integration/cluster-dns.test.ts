@@ -16,7 +16,7 @@ import { logger } from '../../services/lib/log';
 import { resourceForCase } from '../../services/lib/resources';
 import { connectBus } from '../../services/lib/watchbus';
 import { decodeMessage, emptyHeader, encodeMessage, optRecord, Rcode, RRClass, RRType } from '../../services/cluster-dns/message';
-import { ClusterDnsResolver } from '../../services/cluster-dns/records';
+import { ClusterDnsResolver, DNS_INDEXERS } from '../../services/cluster-dns/records';
 import { DnsServer } from '../../services/cluster-dns/server';
 import { checkHealth } from '../../services/lib/health';
 import { freePort } from '../harness/ports';
@@ -99,9 +99,9 @@ beforeAll(async () => {
     log.info('could not set the pod IP; the pod A check is skipped', { err: (err as Error).message });
   }
 
-  const services = new Informer({ client, nats: nc, info: SERVICE, log });
-  const endpoints = new Informer({ client, nats: nc, info: ENDPOINTS, log });
-  const pods = new Informer({ client, nats: nc, info: POD, log });
+  const services = new Informer({ client, nats: nc, info: SERVICE, indexers: DNS_INDEXERS.services, log });
+  const endpoints = new Informer({ client, nats: nc, info: ENDPOINTS, indexers: DNS_INDEXERS.endpoints, log });
+  const pods = new Informer({ client, nats: nc, info: POD, indexers: DNS_INDEXERS.pods, log });
   informers = [services, endpoints, pods] as never;
   await Promise.all([services.start(), endpoints.start(), pods.start()]);
   server = new DnsServer({ resolver: new ClusterDnsResolver({ services, endpoints, pods }, { pods: 'verified' }), host: '127.0.0.1', port: 0, log });
@@ -159,7 +159,8 @@ describe('cluster-dns - Node resolver over UDP', () => {
     expect((await resolver.resolve4('DB.Default.SVC.cluster.LOCAL')).sort()).toEqual(['127.1.0.5', '127.1.0.6']);
   });
 
-  it('PTR for a ClusterIP', async () => {
+  it('PTR for a ClusterIP and a headless endpoint', async () => {
+    await expect(resolver.reverse('127.1.0.6')).resolves.toEqual(['db-1.db.default.svc.cluster.local']);
     if (!webIP) return;
     await expect(resolver.reverse(webIP)).resolves.toEqual(['web.default.svc.cluster.local']);
   });

@@ -1,6 +1,6 @@
 /** Kubernetes DNS records resolved from in-memory caches, table-driven, as the specification and CoreDNS answer them. */
 import { Rcode, RRType } from '../../services/cluster-dns/message';
-import { ClusterDnsResolver, ObjectSource } from '../../services/cluster-dns/records';
+import { ClusterDnsResolver, DNS_INDEXERS, ObjectSource } from '../../services/cluster-dns/records';
 import { Endpoints, Pod, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 
 function source<T extends { metadata?: { namespace?: string; name?: string } }>(items: T[]): ObjectSource<T> {
@@ -32,7 +32,19 @@ const endpoints: Endpoints[] = [
 ];
 const pods: Pod[] = [{ metadata: meta('p1'), status: { podIP: '127.1.0.9' } }];
 
-const resolver = new ClusterDnsResolver({ services: source(services), endpoints: source(endpoints), pods: source(pods) }, { pods: 'verified' });
+/** The same caches with the DNS indexes, as main.ts gives the informers. */
+function indexed<T extends { metadata?: { namespace?: string; name?: string } }>(items: T[], indexers: Record<string, (o: T) => string[]>): ObjectSource<T> {
+  return { ...source(items), byIndex: (name, value) => items.filter((o) => indexers[name]?.(o).includes(value)) };
+}
+
+const resolvers = {
+  scanning: new ClusterDnsResolver({ services: source(services), endpoints: source(endpoints), pods: source(pods) }, { pods: 'verified' }),
+  indexed: new ClusterDnsResolver(
+    { services: indexed(services, DNS_INDEXERS.services), endpoints: indexed(endpoints, DNS_INDEXERS.endpoints), pods: indexed(pods, DNS_INDEXERS.pods) },
+    { pods: 'verified' },
+  ),
+};
+const resolver = resolvers.scanning;
 
 type Row = [question: string, type: number, rcode: number, answers: string[]];
 const NX = Rcode.NXDOMAIN;
@@ -120,10 +132,10 @@ function show(r: { type: number; data: import('../../services/cluster-dns/messag
   }
 }
 
-describe('dns records - resolution from caches', () => {
+describe.each(Object.keys(resolvers) as (keyof typeof resolvers)[])('dns records - resolution from caches (%s)', (which) => {
   it.each(rows)('%s', (what, type, rcode, answers) => {
     const name = names[what];
-    const res = resolver.resolve(name, type);
+    const res = resolvers[which].resolve(name, type);
     expect(res.rcode).toBe(rcode);
     expect(res.answers.map(show)).toEqual(answers);
     if (rcode === Rcode.REFUSED) return;
@@ -140,6 +152,9 @@ describe('dns records - resolution from caches', () => {
     }
   });
 
+});
+
+describe('dns records - details', () => {
   it('SRV answers carry the targets A records as additional', () => {
     const res = resolver.resolve('_pg._tcp.db.default.svc.cluster.local.', RRType.SRV);
     expect(res.additional.map(show)).toEqual(['A 127.1.0.5', 'A 127.1.0.6', 'A 127.1.0.7']);
