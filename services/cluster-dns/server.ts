@@ -18,15 +18,16 @@ import {
   RRType,
 } from './message';
 import { Forwarder } from './forward';
-import { ClusterDnsResolver } from './records';
+import { ClusterDnsResolver, Resolution } from './records';
 
 /**
  * Answers one query message. Returns the response bytes, or undefined when nothing should be sent
  * (a response was received, or the input is too short to carry an id). `transport` picks the size
  * limit: UDP answers are truncated (TC) past 512 bytes, or past the client's EDNS0 payload size.
+ * `resolution`, when given, is the answer to the query's question (already worked out by the caller).
  * Never throws.
  */
-export function handleQuery(resolver: ClusterDnsResolver, query: Buffer, transport: 'udp' | 'tcp', log?: Logger): Buffer | undefined {
+export function handleQuery(resolver: ClusterDnsResolver, query: Buffer, transport: 'udp' | 'tcp', log?: Logger, resolution?: Resolution): Buffer | undefined {
   let msg: Message;
   try {
     msg = decodeMessage(query);
@@ -56,7 +57,7 @@ export function handleQuery(resolver: ClusterDnsResolver, query: Buffer, transpo
       return encodeMessage(base, maxSize);
     }
     const q = msg.questions[0];
-    const res = resolver.resolve(q.name, q.type, q.class);
+    const res = resolution ?? resolver.resolve(q.name, q.type, q.class);
     header.rcode = res.rcode;
     header.aa = res.authoritative;
     return encodeMessage({ ...base, answers: res.answers, authority: res.authority, additional: [...res.additional, ...base.additional] }, maxSize);
@@ -105,8 +106,46 @@ export async function answerQuery(
         return undefined;
       }
     }
+    if (msg && !msg.header.qr && msg.header.opcode === 0 && msg.questions.length === 1) {
+      const q = msg.questions[0];
+      const res = resolver.resolve(q.name, q.type, q.class);
+      const cname = res.answers.length === 1 && res.answers[0].type === RRType.CNAME && res.answers[0].data.kind === 'NAME' ? res.answers[0].data.target : undefined;
+      if (cname && q.type !== RRType.CNAME && q.type !== RRType.ANY && !resolver.isAuthoritativeFor(cname)) {
+        await chaseExternalName(res, cname, q.type, forwarder, log);
+      }
+      return handleQuery(resolver, query, transport, log, res);
+    }
   }
   return handleQuery(resolver, query, transport, log);
+}
+
+/**
+ * An ExternalName's CNAME with the target's records from upstream appended (as CoreDNS does:
+ * stub resolvers do not chase a CNAME themselves). Upstream NXDOMAIN becomes ours; an upstream
+ * failure leaves the CNAME alone. Mutates `res`; never rejects.
+ */
+async function chaseExternalName(res: Resolution, target: string, qtype: number, forwarder: Forwarder, log?: Logger): Promise<void> {
+  const id = Math.floor(Math.random() * 0x10000);
+  const query = encodeMessage({
+    header: { ...emptyHeader(id), rd: true },
+    questions: [{ name: target, type: qtype, class: 1 }],
+    answers: [],
+    authority: [],
+    additional: [optRecord(EDNS_UDP_SIZE)],
+  });
+  try {
+    let raw = await forwarder.forward(query, 'udp');
+    let reply = raw ? decodeMessage(raw) : undefined;
+    if (reply?.header.tc) {
+      raw = await forwarder.forward(query, 'tcp');
+      reply = raw ? decodeMessage(raw) : undefined;
+    }
+    if (!reply || reply.header.id !== id) return;
+    res.answers.push(...reply.answers.filter((rr) => rr.type !== RRType.OPT));
+    if (reply.header.rcode === Rcode.NXDOMAIN) res.rcode = Rcode.NXDOMAIN;
+  } catch (err) {
+    log?.debug('chasing an ExternalName failed', { target, err: (err as Error).message });
+  }
 }
 
 export interface DnsServerOptions {

@@ -6,8 +6,12 @@ import { ClusterDnsResolver, ObjectSource } from '../../services/cluster-dns/rec
 import { DnsServer } from '../../services/cluster-dns/server';
 import { Endpoints, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 
-const svc: Service = { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.96.0.10' } };
-const services: ObjectSource<Service> = { get: (k) => (k === 'default/web' ? svc : undefined), list: () => [svc] };
+const all: Service[] = [
+  { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.96.0.10' } },
+  { metadata: { name: 'ext', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'web.default.svc.upstream.test' } },
+  { metadata: { name: 'gone', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'nope.default.svc.upstream.test' } },
+];
+const services: ObjectSource<Service> = { get: (k) => all.find((s) => `default/${s.metadata!.name}` === k), list: () => all };
 const endpoints: ObjectSource<Endpoints> = { get: () => undefined, list: () => [] };
 
 describe('dns forward - configuration', () => {
@@ -76,6 +80,16 @@ describe('dns forward - relaying', () => {
     // The upstream's own REFUSED and NXDOMAIN come back as they are.
     await expect(r.resolve4('nope.default.svc.upstream.test').catch((e: NodeJS.ErrnoException) => e.code)).resolves.toBe('ENOTFOUND');
     await expect(r.resolve4('example.com').catch((e: NodeJS.ErrnoException) => e.code)).resolves.toBe('EREFUSED');
+  });
+
+  it('an ExternalName CNAME is chased through the upstream', async () => {
+    const r = resolverFor(cluster);
+    await expect(r.resolve4('ext.default.svc.cluster.local')).resolves.toEqual(['127.96.0.10']);
+    await expect(r.resolveCname('ext.default.svc.cluster.local')).resolves.toEqual(['web.default.svc.upstream.test']);
+    await expect(r.resolve4('gone.default.svc.cluster.local').catch((e: NodeJS.ErrnoException) => e.code)).resolves.toBe('ENOTFOUND');
+    // Without a forwarder (deadEnd's upstream never answers) the CNAME alone comes back.
+    const d = resolverFor(deadEnd);
+    await expect(d.resolveCname('ext.default.svc.cluster.local')).resolves.toEqual(['web.default.svc.upstream.test']);
   });
 
   it('forwards over TCP when the client used TCP', async () => {
