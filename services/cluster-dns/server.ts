@@ -141,7 +141,9 @@ async function chaseExternalName(res: Resolution, target: string, qtype: number,
       reply = raw ? decodeMessage(raw) : undefined;
     }
     if (!reply || reply.header.id !== id) return;
-    res.answers.push(...reply.answers.filter((rr) => rr.type !== RRType.OPT));
+    // Types we keep as raw bytes may hold compression pointers into the upstream's message, which
+    // would be wrong in ours: only records we decoded field by field are passed on.
+    res.answers.push(...reply.answers.filter((rr) => rr.type !== RRType.OPT && rr.data.kind !== 'RAW'));
     if (reply.header.rcode === Rcode.NXDOMAIN) res.rcode = Rcode.NXDOMAIN;
   } catch (err) {
     log?.debug('chasing an ExternalName failed', { target, err: (err as Error).message });
