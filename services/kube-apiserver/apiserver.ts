@@ -8,7 +8,8 @@ import { Logger, logger } from '../lib/log';
 import { isReason } from '../lib/errors';
 import { resourceForCase } from '../lib/resources';
 import { connectBus } from '../lib/watchbus';
-import { ensureSystemNamespaces } from './bootstrap';
+import { ensureKubernetesService, ensureSystemNamespaces } from './bootstrap';
+import { ServiceAllocator } from './serviceallocator';
 import { addApiServerService, serverOptions } from './grpc-service';
 import { WatchPublisher } from './publisher';
 import { Registry } from './registry';
@@ -22,6 +23,14 @@ export interface ApiServerOptions {
   publisherMaxInFlight?: number;
   /** How often to compact etcd history, in ms (history older than one interval is dropped). */
   compactionIntervalMs?: number;
+  /** KUBEMU_SERVICE_CIDR / KUBEMU_LOADBALANCER_CIDR (defaults 127.128.0.0/16, 127.129.0.0/16); every replica must agree. */
+  serviceCidr?: string;
+  loadBalancerCidr?: string;
+  /**
+   * The port of this replica's Kubernetes REST API, which the `kubernetes` Service points at.
+   * Default: the gRPC port + 100, the topology's `http` port (base+400+i next to gRPC base+300+i).
+   */
+  httpPort?: number;
 }
 
 export interface RunningApiServer {
@@ -63,7 +72,9 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   const { config } = opts;
   const log: Logger = logger('kube-apiserver', { id: config.componentId });
   const storage = new EtcdStorage(config.etcdEndpoints);
+  const serviceAllocator = new ServiceAllocator(storage, { serviceCidr: opts.serviceCidr, loadBalancerCidr: opts.loadBalancerCidr });
   const registry = new Registry(storage, {
+    serviceAllocator,
     defaultTolerationSeconds: config.profile.timings.podEvictionTimeoutSeconds,
     maxObjectBytes: 1536 * 1024,
     log,
@@ -96,6 +107,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       await storage.currentRevision();
       if (!bootstrapped) {
         await ensureSystemNamespaces(registry, log);
+        await ensureKubernetesService(registry, serviceAllocator, { host, httpPort: opts.httpPort ?? port + 100 }, log);
         bootstrapped = true;
       }
       health.set('', nats.isClosed() ? ServingStatus.NOT_SERVING : ServingStatus.SERVING);

@@ -2,6 +2,7 @@ import { configFromEnv } from '../lib/config';
 import { stopOnSignals } from '../lib/component';
 import { logger } from '../lib/log';
 import { startApiServer } from './apiserver';
+import { allocatorOptionsFromEnv } from './serviceallocator';
 
 /** kube-apiserver: reads its config from the environment (see services/lib/config.ts) and serves. */
 async function main(): Promise<void> {
@@ -14,6 +15,8 @@ async function main(): Promise<void> {
     listen,
     publisherMaxInFlight: Number(process.env.KUBEMU_PUBLISHER_MAX_IN_FLIGHT || '0') || undefined,
     compactionIntervalMs: compactionSeconds > 0 ? compactionSeconds * 1000 : undefined,
+    ...allocatorOptionsFromEnv(process.env),
+    httpPort: Number(process.env.KUBEMU_APISERVER_HTTP_PORT || '0') || undefined,
   });
   stopOnSignals(log, () => server.stop());
 }

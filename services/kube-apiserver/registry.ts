@@ -20,6 +20,8 @@ import {
   StorageUnavailableError,
 } from './storage';
 import { validateCreate, validateStatusUpdate, validateUpdate } from './validation';
+import { Allocation, ServiceAllocator } from './serviceallocator';
+import { Service } from '../lib/generated/kubemu/core/v1/core';
 
 export interface RegistryOptions {
   /** Seconds of the not-ready/unreachable NoExecute tolerations added to every pod. */
@@ -29,6 +31,8 @@ export interface RegistryOptions {
   /** The clock; tests may replace it. */
   now?: () => Date;
   log?: Logger;
+  /** Service address allocation; without one, Services keep what they ask for (unit tests). */
+  serviceAllocator?: ServiceAllocator;
 }
 
 export interface WriteOptions {
@@ -65,6 +69,8 @@ const PROPAGATION_POLICIES = ['Orphan', 'Background', 'Foreground'];
 const MAX_RETRIES = 16;
 const NAMESPACES = resourceForCase('namespace');
 const PODS = resourceForCase('pod');
+const SERVICES = resourceForCase('service');
+const NO_ALLOCATION: Allocation = { clusterIPs: [], nodePorts: [], loadBalancerIPs: [] };
 
 /**
  * The apiserver's object registry: every API operation, from admission and defaulting through
@@ -111,12 +117,14 @@ export class Registry {
       applyDefaults(info, obj, { defaultTolerationSeconds: this.opts.defaultTolerationSeconds });
       this.rejectInvalid(info, obj, validateCreate(info, obj));
       if (info.namespaced) await this.checkNamespaceAcceptsObjects(meta.namespace!);
-      const value = this.encode(info, obj);
+      this.encode(info, obj);
       if (isDryRun(opts)) return obj;
+      const claimed = await this.allocateService(info, obj);
       const key = storageKey(info, meta.namespace ?? '', meta.name!);
       try {
-        meta.resourceVersion = String(await this.storage.create(key, value));
+        meta.resourceVersion = String(await this.storage.create(key, this.encode(info, obj)));
       } catch (err) {
+        await this.releaseService(info, claimed, meta.uid);
         if (err instanceof KeyExistsError) {
           if (generated) {
             throw new ApiError('AlreadyExists', 409, `${info.resource} "${meta.name}" already exists, the server was not able to generate a unique name for the object`, { name: meta.name, group: info.group, kind: info.resource, retryAfterSeconds: 1 });
@@ -303,6 +311,7 @@ export class Registry {
             if (err instanceof KeyNotFoundError) throw errors.notFound(info.resource, info.group, name);
             throw err;
           }
+          await this.releaseServiceOf(info, current);
           return { status: successStatus(info, current) };
         }
         // Deletion is pending: record it on the object and leave the rest to whoever holds it.
@@ -449,14 +458,21 @@ export class Registry {
       // No change: no write, no new resourceVersion (as Kubernetes).
       if (canonicalJson(info.codec.toJSON(next as never)) === canonicalJson(info.codec.toJSON(old as never))) return old;
       if (isDryRun(opts)) return next;
+      let claimed = NO_ALLOCATION;
       try {
         if (this.deletionComplete(info, next)) {
           await this.storage.delete(key, stored.modRevision);
+          await this.releaseServiceOf(info, old);
           return next;
         }
+        if (part === 'spec') claimed = await this.allocateService(info, next, old);
         next.metadata!.resourceVersion = String(await this.storage.update(key, this.encode(info, next), stored.modRevision));
+        if (info === SERVICES && this.opts.serviceAllocator) {
+          await this.releaseService(info, this.opts.serviceAllocator.dropped(next as Service, old as Service), old.metadata?.uid);
+        }
         return next;
       } catch (err) {
+        await this.releaseService(info, claimed, next.metadata?.uid);
         if (err instanceof RevisionConflictError) {
           if (!wantedRv && attempt < MAX_RETRIES) continue;
           throw errors.conflict(info.resource, info.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
@@ -465,6 +481,33 @@ export class Registry {
         throw err;
       }
     }
+  }
+
+  /**
+   * Claims the addresses a Service being created or updated needs and writes them into it (see
+   * ServiceAllocator.allocate); nothing for other kinds. Throws Invalid for a requested address
+   * that is out of range or taken.
+   */
+  private async allocateService(info: ResourceInfo, obj: KubeObject, old?: KubeObject): Promise<Allocation> {
+    if (info !== SERVICES || !this.opts.serviceAllocator) return NO_ALLOCATION;
+    return this.opts.serviceAllocator.allocate(obj as Service, old as Service | undefined);
+  }
+
+  /** Gives back claims (of the Service with `uid`); a failure is logged, never thrown, since it only leaks. */
+  private async releaseService(info: ResourceInfo, allocation: Allocation, uid: string | undefined): Promise<void> {
+    if (info !== SERVICES || !this.opts.serviceAllocator) return;
+    if (!allocation.clusterIPs.length && !allocation.nodePorts.length && !allocation.loadBalancerIPs.length) return;
+    try {
+      await this.opts.serviceAllocator.release(allocation, uid ?? '');
+    } catch (err) {
+      (this.opts.log ?? logger('kube-apiserver')).warn('could not release service addresses', { uid, err: (err as Error).message });
+    }
+  }
+
+  /** Gives back everything a deleted Service held. */
+  private async releaseServiceOf(info: ResourceInfo, obj: KubeObject): Promise<void> {
+    if (info !== SERVICES || !this.opts.serviceAllocator) return;
+    await this.releaseService(info, this.opts.serviceAllocator.held(obj as Service), obj.metadata?.uid);
   }
 
   /** An object whose deletion was pending and now has nothing holding it goes away. */
@@ -492,7 +535,11 @@ export class Registry {
     meta.resourceVersion = oldMeta.resourceVersion;
     if (info.hasStatus) next.status = old.status;
     this.prepareSecret(info, next);
-    if (info.objectCase === 'service') keepAllocatedClusterIPs(next, old);
+    if (info.objectCase === 'service') {
+      dropTypeDependentFields(next as Service, old as Service);
+      keepAllocatedClusterIPs(next, old);
+      keepAllocatedNodePorts(next, old);
+    }
     applyDefaults(info, next, { defaultTolerationSeconds: this.opts.defaultTolerationSeconds, update: true });
     if (info.tracksGeneration && specChanged(info, next, old)) meta.generation = (oldMeta.generation ?? 0) + 1;
     return next;
@@ -641,8 +688,53 @@ function keepAllocatedClusterIPs(next: KubeObject, old: KubeObject): void {
   const spec = next.spec as { clusterIP?: string; clusterIPs?: string[] } | undefined;
   const oldSpec = old.spec as { clusterIP?: string; clusterIPs?: string[] } | undefined;
   if (!spec || !oldSpec) return;
+  // A Service turning into an ExternalName gives its address up (validation wants it empty).
+  if ((spec as { type?: string }).type === 'ExternalName') return;
   if (!spec.clusterIP && oldSpec.clusterIP) spec.clusterIP = oldSpec.clusterIP;
   if (!spec.clusterIPs?.length && oldSpec.clusterIPs?.length && spec.clusterIP === oldSpec.clusterIP) spec.clusterIPs = [...oldSpec.clusterIPs];
+}
+
+/**
+ * Kubernetes' dropTypeDependentFields: a type change that no longer needs a clusterIP, nodePorts
+ * or load-balancer settings drops the values the user left as they were, so that changing only
+ * `type` is a valid update (the allocator then releases what was dropped).
+ */
+function dropTypeDependentFields(next: Service, old: Service): void {
+  const spec = next.spec;
+  const oldSpec = old.spec;
+  if (!spec || !oldSpec) return;
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  if (spec.type === 'ExternalName' && oldSpec.type !== 'ExternalName') {
+    if (same(spec.clusterIP, oldSpec.clusterIP)) spec.clusterIP = undefined;
+    if (same(spec.clusterIPs, oldSpec.clusterIPs)) spec.clusterIPs = [];
+    if (same(spec.ipFamilies, oldSpec.ipFamilies)) spec.ipFamilies = [];
+    if (same(spec.ipFamilyPolicy, oldSpec.ipFamilyPolicy)) spec.ipFamilyPolicy = undefined;
+  }
+  const needsNodePorts = (t: string | undefined) => t === 'NodePort' || t === 'LoadBalancer';
+  if (!needsNodePorts(spec.type) && needsNodePorts(oldSpec.type)) {
+    for (const p of spec.ports ?? []) {
+      if (p.nodePort && (oldSpec.ports ?? []).some((o) => o.nodePort === p.nodePort)) p.nodePort = 0;
+    }
+  }
+  if (spec.type !== 'LoadBalancer' && oldSpec.type === 'LoadBalancer') {
+    if (same(spec.allocateLoadBalancerNodePorts, oldSpec.allocateLoadBalancerNodePorts)) spec.allocateLoadBalancerNodePorts = undefined;
+    if (same(spec.loadBalancerClass, oldSpec.loadBalancerClass)) spec.loadBalancerClass = undefined;
+  }
+  const external = (x: NonNullable<Service['spec']>) => x.type === 'NodePort' || x.type === 'LoadBalancer' || (x.type === 'ClusterIP' && (x.externalIPs ?? []).length > 0);
+  if (!external(spec) && external(oldSpec) && same(spec.externalTrafficPolicy, oldSpec.externalTrafficPolicy)) spec.externalTrafficPolicy = '';
+}
+
+/** An update that leaves a port's nodePort out keeps the allocated one, while the type still wants one (as Kubernetes). */
+function keepAllocatedNodePorts(next: KubeObject, old: KubeObject): void {
+  const spec = (next as Service).spec;
+  const oldSpec = (old as Service).spec;
+  const wants = (t: string | undefined) => t === 'NodePort' || t === 'LoadBalancer';
+  if (!spec || !oldSpec || !wants(spec.type) || !wants(oldSpec.type)) return;
+  for (const p of spec.ports ?? []) {
+    if (p.nodePort) continue;
+    const before = (oldSpec.ports ?? []).find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+    if (before?.nodePort) p.nodePort = before.nodePort;
+  }
 }
 
 function isDryRun(opts: { dryRun?: string[] }): boolean {

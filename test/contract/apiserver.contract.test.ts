@@ -251,13 +251,13 @@ describe('ApiServerService/Update', () => {
   });
 
   test('Update - a Service update that leaves clusterIP out keeps the allocated one; changing it is INVALID_ARGUMENT', async () => {
-    const svc = wrap('service', { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.200.0.5', ports: [{ port: 80 }], selector: { app: 'web' } } });
+    const svc = wrap('service', { metadata: { name: 'web', namespace: 'default' }, spec: { clusterIP: '127.128.0.5', ports: [{ port: 80 }], selector: { app: 'web' } } });
     const created = (await call<ApiObject>((cb) => client.create({ resource: 'services', namespace: 'default', object: svc }, cb))).object!.value as any;
     const replaced = { ...created, spec: { ports: [{ port: 8080 }], selector: { app: 'web' } } };
     const updated = (await call<ApiObject>((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', replaced) }, cb))).object!.value as any;
-    expect(updated.spec.clusterIP).toBe('127.200.0.5');
+    expect(updated.spec.clusterIP).toBe('127.128.0.5');
     expect(updated.spec.ports[0].port).toBe(8080);
-    const moved = { ...updated, spec: { ...updated.spec, clusterIP: '127.200.0.6', clusterIPs: ['127.200.0.6'] } };
+    const moved = { ...updated, spec: { ...updated.spec, clusterIP: '127.128.0.6', clusterIPs: ['127.128.0.6'] } };
     const e = await callError((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', moved) }, cb));
     expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(e.details).toContain('spec.clusterIPs[0]');
@@ -461,5 +461,128 @@ describe('ApiServerService/UpdateScale', () => {
     const missing = await callError((cb) => client.updateScale({ resource: 'deployments', namespace: 'default', scale: { metadata: { name: 'ghost' }, spec: { replicas: 1 } } }, cb));
     expect(missing.code).toBe(grpc.status.NOT_FOUND);
     expect((await callError((cb) => client.updateScale({ resource: 'deployments', namespace: 'default' }, cb))).code).toBe(grpc.status.INVALID_ARGUMENT);
+  });
+});
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Etcd3 } = require('etcd3') as typeof import('etcd3');
+
+describe('ApiServerService - Service address allocation', () => {
+  const svcObj = (name: string, spec: Record<string, unknown>): ApiObject =>
+    wrap('service', { metadata: { name, namespace: 'default' }, spec: { ports: [{ port: 80 }], selector: { app: name }, ...spec } });
+  const createSvc = async (name: string, spec: Record<string, unknown> = {}) =>
+    (await call<ApiObject>((cb) => client.create({ resource: 'services', namespace: 'default', object: svcObj(name, spec) }, cb))).object!.value as any;
+  const deleteSvc = (name: string) => call((cb) => client.delete({ resource: 'services', namespace: 'default', name }, cb));
+  const ipNumber = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+
+  test('Services - a ClusterIP service without clusterIP gets a free one in 127.128.0.0/16, with SingleStack IPv4', async () => {
+    const a = await createSvc('alloc-a');
+    const b = await createSvc('alloc-b');
+    for (const s of [a, b]) {
+      expect(s.spec.clusterIP).toMatch(/^127\.128\.\d+\.\d+$/);
+      expect(s.spec.clusterIPs).toEqual([s.spec.clusterIP]);
+      expect(s.spec.ipFamilies).toEqual(['IPv4']);
+      expect(s.spec.ipFamilyPolicy).toBe('SingleStack');
+    }
+    expect(a.spec.clusterIP).not.toBe(b.spec.clusterIP);
+    const n = ipNumber(a.spec.clusterIP);
+    expect(n > ipNumber('127.128.0.0') && n < ipNumber('127.128.255.255')).toBe(true);
+  });
+
+  test('Services - a requested clusterIP is kept; taken or out of range is INVALID_ARGUMENT in Kubernetes words', async () => {
+    const s = await createSvc('asked', { clusterIP: '127.128.7.7' });
+    expect(s.spec.clusterIPs).toEqual(['127.128.7.7']);
+    const taken = await callError((cb) => client.create({ resource: 'services', namespace: 'default', object: svcObj('asked-too', { clusterIP: '127.128.7.7' }) }, cb));
+    expect(taken.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(taken.details).toBe('Service "asked-too" is invalid: spec.clusterIPs: Invalid value: []string{"127.128.7.7"}: failed to allocate IP 127.128.7.7: provided IP is already allocated');
+    const out = await callError((cb) => client.create({ resource: 'services', namespace: 'default', object: svcObj('far', { clusterIP: '10.0.0.1' }) }, cb));
+    expect(out.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(out.details).toBe(
+      'Service "far" is invalid: spec.clusterIPs: Invalid value: []string{"10.0.0.1"}: failed to allocate IP 10.0.0.1: provided IP is not in the valid range. The range of valid IPs is 127.128.0.0/16',
+    );
+    expect((await callError((cb) => client.get({ resource: 'services', namespace: 'default', name: 'far' }, cb))).code).toBe(grpc.status.NOT_FOUND);
+  });
+
+  test('Services - delete releases the clusterIP, nodePort and LoadBalancer IP', async () => {
+    const lb = await createSvc('released', { type: 'LoadBalancer', clusterIP: '127.128.9.9', ports: [{ port: 80, nodePort: 30999 }] });
+    const lbIP = lb.status.loadBalancer.ingress[0].ip;
+    await deleteSvc('released');
+    const again = await createSvc('released-again', { type: 'NodePort', clusterIP: '127.128.9.9', ports: [{ port: 80, nodePort: 30999 }] });
+    expect(again.spec.clusterIP).toBe('127.128.9.9');
+    expect(again.spec.ports[0].nodePort).toBe(30999);
+    await deleteSvc('released-again');
+    // Every claim key is gone from etcd.
+    const etcd = new Etcd3({ hosts: env.etcdEndpoints });
+    try {
+      expect(await etcd.get(`/registry/ranges/loadbalancerips/${lbIP}`).string()).toBeNull();
+      expect(await etcd.get('/registry/ranges/serviceips/127.128.9.9').string()).toBeNull();
+      expect(await etcd.get('/registry/ranges/servicenodeports/30999').string()).toBeNull();
+    } finally {
+      etcd.close();
+    }
+  });
+
+  test('Services - headless gets None, ExternalName gets no clusterIP', async () => {
+    const headless = await createSvc('headless', { clusterIP: 'None' });
+    expect(headless.spec.clusterIPs).toEqual(['None']);
+    const ext = (await call<ApiObject>((cb) => client.create({ resource: 'services', namespace: 'default', object: wrap('service', { metadata: { name: 'ext', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'example.com' } }) }, cb))).object!.value as any;
+    expect(ext.spec.clusterIP ?? '').toBe('');
+    expect(ext.spec.clusterIPs ?? []).toEqual([]);
+  });
+
+  test('Services - NodePort services get nodePorts in 30000-32767; out of range and taken are INVALID_ARGUMENT', async () => {
+    const np = await createSvc('np', { type: 'NodePort', ports: [{ name: 'a', port: 80 }, { name: 'b', port: 81 }] });
+    const ports = np.spec.ports.map((p: any) => p.nodePort);
+    for (const p of ports) expect(p >= 30000 && p <= 32767).toBe(true);
+    expect(ports[0]).not.toBe(ports[1]);
+    const low = await callError((cb) => client.create({ resource: 'services', namespace: 'default', object: svcObj('np-low', { type: 'NodePort', ports: [{ port: 80, nodePort: 80 }] }) }, cb));
+    expect(low.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(low.details).toBe('Service "np-low" is invalid: spec.ports[0].nodePort: Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767');
+    const taken = await callError((cb) => client.create({ resource: 'services', namespace: 'default', object: svcObj('np-taken', { type: 'NodePort', ports: [{ port: 80, nodePort: ports[0] }] }) }, cb));
+    expect(taken.details).toBe(`Service "np-taken" is invalid: spec.ports[0].nodePort: Invalid value: ${ports[0]}: provided port is already allocated`);
+    // The clusterIP claimed before the nodePort failed was given back.
+    expect((await createSvc('np-after', { clusterIP: '127.128.44.44' })).spec.clusterIP).toBe('127.128.44.44');
+    // An update that leaves the nodePorts out keeps them.
+    const replaced = { ...np, spec: { ...np.spec, ports: np.spec.ports.map((p: any) => ({ ...p, nodePort: 0 })) } };
+    const updated = (await call<ApiObject>((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', replaced) }, cb))).object!.value as any;
+    expect(updated.spec.ports.map((p: any) => p.nodePort)).toEqual(ports);
+  });
+
+  test('Services - a LoadBalancer service gets an ingress IP from 127.129.0.0/16 at creation', async () => {
+    const a = await createSvc('lb-a', { type: 'LoadBalancer' });
+    const b = await createSvc('lb-b', { type: 'LoadBalancer' });
+    for (const s of [a, b]) {
+      expect(s.status.loadBalancer.ingress[0].ip).toMatch(/^127\.129\.\d+\.\d+$/);
+      expect(s.spec.ports[0].nodePort).toBeGreaterThanOrEqual(30000);
+    }
+    expect(a.status.loadBalancer.ingress[0].ip).not.toBe(b.status.loadBalancer.ingress[0].ip);
+    const got = (await call<ApiObject>((cb) => client.get({ resource: 'services', namespace: 'default', name: 'lb-a' }, cb))).object!.value as any;
+    expect(got.status.loadBalancer.ingress).toEqual(a.status.loadBalancer.ingress);
+    // Changing the type to ClusterIP gives the ingress IP back and drops it from status.
+    const toClusterIP = { ...got, spec: { ...got.spec, type: 'ClusterIP', ports: [{ port: 80, protocol: 'TCP', targetPort: 80 }], externalTrafficPolicy: undefined, allocateLoadBalancerNodePorts: undefined } };
+    const changed = (await call<ApiObject>((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', toClusterIP) }, cb))).object!.value as any;
+    expect(changed.status?.loadBalancer?.ingress ?? []).toEqual([]);
+  });
+
+  test('Services - changing only the type: NodePort to ClusterIP gives the nodePorts back, to ExternalName the clusterIP', async () => {
+    const np = await createSvc('retype', { type: 'NodePort', clusterIP: '127.128.66.66', ports: [{ port: 80, nodePort: 31066 }] });
+    const asClusterIP = (await call<ApiObject>((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', { ...np, spec: { ...np.spec, type: 'ClusterIP' } }) }, cb))).object!.value as any;
+    expect(asClusterIP.spec.ports[0].nodePort ?? 0).toBe(0);
+    expect(asClusterIP.spec.clusterIP).toBe('127.128.66.66');
+    const asExternal = (await call<ApiObject>((cb) => client.update({ resource: 'services', namespace: 'default', object: wrap('service', { ...asClusterIP, spec: { ...asClusterIP.spec, type: 'ExternalName', externalName: 'example.com' } }) }, cb))).object!.value as any;
+    expect(asExternal.spec.clusterIP ?? '').toBe('');
+    // Both are free again.
+    const reuse = await createSvc('retype-reuse', { type: 'NodePort', clusterIP: '127.128.66.66', ports: [{ port: 80, nodePort: 31066 }] });
+    expect([reuse.spec.clusterIP, reuse.spec.ports[0].nodePort]).toEqual(['127.128.66.66', 31066]);
+  });
+
+  test('Services - the kubernetes service in default: the first address, https 443, endpoints of the apiserver', async () => {
+    const svc = (await call<ApiObject>((cb) => client.get({ resource: 'services', namespace: 'default', name: 'kubernetes' }, cb))).object!.value as any;
+    expect(svc.spec.clusterIP).toBe('127.128.0.1');
+    expect(svc.spec.ports).toEqual([expect.objectContaining({ name: 'https', port: 443, protocol: 'TCP' })]);
+    const target = svc.spec.ports[0].targetPort;
+    expect(target).toBe(Number(env.address.split(':')[1]) + 100);
+    const ep = (await call<ApiObject>((cb) => client.get({ resource: 'endpoints', namespace: 'default', name: 'kubernetes' }, cb))).object!.value as any;
+    expect(ep.subsets).toEqual([expect.objectContaining({ addresses: [expect.objectContaining({ ip: '127.0.0.1' })], ports: [expect.objectContaining({ name: 'https', port: target })] })]);
   });
 });
