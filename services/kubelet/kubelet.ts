@@ -19,6 +19,7 @@ import { WorkQueue, runWorkers } from '../lib/workqueue';
 import { Backoff } from './backoff';
 import { CreateContainerConfigError, makeEnvironment } from './envvars';
 import { WaitingReason, computePodStatus, instancesByName, statusChanged } from './podstatus';
+import { serviceEnvFor } from './serviceenv';
 import { containerCpuLimitMillis, containerMemoryLimitBytes, podRequests } from './resources';
 import { parseQuantity } from '../lib/quantity';
 import {
@@ -43,6 +44,7 @@ const CONFIGMAP = resourceForCase('configMap');
 const SECRET = resourceForCase('secret');
 const PVC = resourceForCase('persistentVolumeClaim');
 const PV = resourceForCase('persistentVolume');
+const SERVICE = resourceForCase('service');
 
 /** What the kubelet needs from its probes (services/kubelet/prober). */
 export interface PodProbes {
@@ -107,6 +109,8 @@ export class Kubelet {
   private readonly secrets: Informer<'secret'>;
   private readonly pvcs: Informer<'persistentVolumeClaim'>;
   private readonly pvs: Informer<'persistentVolume'>;
+  /** For the Service environment variables of containers (Services that exist when they start). */
+  private readonly services: Informer<'service'>;
   private readonly queue = new WorkQueue<string>({ baseDelayMs: 200, maxDelayMs: 10_000 });
   private readonly byUid = new Map<string, Pod>();
   private readonly memory = new Map<string, PodMemory>();
@@ -133,6 +137,7 @@ export class Kubelet {
     this.secrets = new Informer({ client, nats, info: SECRET, log: opts.log });
     this.pvcs = new Informer({ client, nats, info: PVC, log: opts.log });
     this.pvs = new Informer({ client, nats, info: PV, log: opts.log });
+    this.services = new Informer({ client, nats, info: SERVICE, log: opts.log });
     this.backoff = new Backoff(opts.timings.crashLoopBackoffInitialSeconds * 1000, opts.timings.crashLoopBackoffMaxSeconds * 1000);
     this.recorder = new EventRecorder(client, 'kubelet', nodeName, opts.log);
     this.probes = opts.probes
@@ -162,7 +167,7 @@ export class Kubelet {
       },
     });
     // A pod whose ConfigMap or Secret appears later is retried by the periodic resync.
-    await Promise.all([this.pods.start(), this.configMaps.start(), this.secrets.start(), this.pvcs.start(), this.pvs.start()]);
+    await Promise.all([this.pods.start(), this.configMaps.start(), this.secrets.start(), this.pvcs.start(), this.pvs.start(), this.services.start()]);
     this.opts.runtime.followContainerEvents(
       (e) => e.pod_uid && this.queue.add(e.pod_uid),
       () => this.housekeeping(),
@@ -183,7 +188,7 @@ export class Kubelet {
     this.timers = [];
     await this.stopWorkers?.();
     this.probes.stop?.();
-    await Promise.all([this.pods.stop(), this.configMaps.stop(), this.secrets.stop(), this.pvcs.stop(), this.pvs.stop()]);
+    await Promise.all([this.pods.stop(), this.configMaps.stop(), this.secrets.stop(), this.pvcs.stop(), this.pvs.stop(), this.services.stop()]);
   }
 
   /** The pod with this namespace and name, if it is on this node. */
@@ -558,6 +563,7 @@ export class Kubelet {
         hostIPs: [this.opts.nodeIP],
         nodeName: this.opts.nodeName,
         nodeAllocatable: this.opts.nodeAllocatable,
+        serviceEnv: serviceEnvFor(pod.metadata?.namespace ?? '', this.services.list(), pod.spec?.enableServiceLinks ?? true),
         lookup: { configMap: (ns, n) => this.configMaps.get(`${ns}/${n}`), secret: (ns, n) => this.secrets.get(`${ns}/${n}`) },
       }).env;
       mounts = volumes.mountsFor(c, envs);

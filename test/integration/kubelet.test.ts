@@ -24,6 +24,7 @@ const NODE = resourceForCase('node');
 const EVENT = resourceForCase('event');
 const CONFIGMAP = resourceForCase('configMap');
 const SECRET = resourceForCase('secret');
+const SERVICE = resourceForCase('service');
 const NS = 'default';
 
 let env: TestApiServer;
@@ -285,6 +286,25 @@ describe('kubelet - pods', () => {
     await client.create(CONFIGMAP, { metadata: { name: 'settings', namespace: NS }, data: { color: 'blue' } });
     const done = await waitPod('envpod', (x) => x.status?.phase === 'Succeeded' || x.status?.phase === 'Failed');
     expect(done.status?.phase).toBe('Succeeded');
+  });
+
+  test('Service environment variables for the Services that exist when the container starts', async () => {
+    const svc = await client.create(SERVICE, { metadata: { name: 'web-svc', namespace: NS }, spec: { selector: { app: 'x' }, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] } });
+    const ip = svc.spec?.clusterIP ?? '';
+    expect(ip).toMatch(/^127\.128\./);
+    await sleep(1000); // the kubelet learns of Services through its informer, as Kubernetes' does
+    await createPod(
+      podSpec('svcenv', [
+        {
+          name: 'c',
+          image: 'busybox',
+          command: ['sh', '-c', `test "$WEB_SVC_SERVICE_HOST" = "${ip}" && test "$WEB_SVC_SERVICE_PORT_HTTP" = 8080 && test "$WEB_SVC_PORT" = "tcp://${ip}:8080" && test "$KUBERNETES_SERVICE_PORT" = 443 && test -n "$KUBERNETES_SERVICE_HOST"`],
+        },
+      ], { restartPolicy: 'Never' }),
+    );
+    const p = await waitPod('svcenv', (x) => x.status?.phase === 'Succeeded' || x.status?.phase === 'Failed');
+    expect(p.status?.phase).toBe('Succeeded');
+    await client.delete(SERVICE, NS, 'web-svc');
   });
 
   test('an image outside the catalog fails with ErrImagePull, then ImagePullBackOff, naming the catalog', async () => {
