@@ -22,6 +22,7 @@ import {
   RuntimeServiceServer,
   RuntimeServiceService,
 } from '../lib/generated/kubemu/runtime/v1/runtime';
+import { MALFORMED, tolerantService } from '../lib/grpc-tolerant';
 import { Logger } from '../lib/log';
 import { RuntimeError, RuntimeErrorKind, runtimeErrors } from './errors';
 import { ExecutableNotFoundError, ImageCatalog, ImagePullError } from './images/catalog';
@@ -33,27 +34,6 @@ import { ContainerRecord, SandboxRecord } from './state';
 
 /** The runtime's version, reported by Version. */
 export const RUNTIME_VERSION = '0.1.0';
-
-/** Marks a request body that could not be decoded, so the handler can answer INVALID_ARGUMENT. */
-const MALFORMED = Symbol('malformed');
-
-/** A service definition whose deserializers never throw (a malformed body becomes a MALFORMED request). */
-function tolerant<T extends Record<string, { requestDeserialize: (b: Buffer) => unknown }>>(definition: T): T {
-  const def: Record<string, unknown> = {};
-  for (const [method, d] of Object.entries(definition)) {
-    def[method] = {
-      ...d,
-      requestDeserialize: (value: Buffer) => {
-        try {
-          return d.requestDeserialize(value);
-        } catch (err) {
-          return { [MALFORMED]: (err as Error).message };
-        }
-      },
-    };
-  }
-  return def as T;
-}
 
 const kindToCode: Record<RuntimeErrorKind, grpc.status> = {
   NotFound: grpc.status.NOT_FOUND,
@@ -472,6 +452,6 @@ export function addRuntimeServices(server: grpc.Server, runtime: ContainerRuntim
     }),
   };
 
-  server.addService(tolerant(RuntimeServiceService), runtimeImpl);
-  server.addService(tolerant(ImageServiceService), imageImpl);
+  server.addService(tolerantService(RuntimeServiceService), runtimeImpl);
+  server.addService(tolerantService(ImageServiceService), imageImpl);
 }

@@ -5,36 +5,13 @@ import {
   Object as ApiObject,
 } from '../lib/generated/kubemu/apiserver/v1/apiserver';
 import { errors, toGrpcError } from '../lib/errors';
+import { malformedReason, tolerantService } from '../lib/grpc-tolerant';
 import { Logger } from '../lib/log';
 import { ResourceInfo, unwrap, wrap, KubeObject } from '../lib/resources';
 import { Registry } from './registry';
 
 /** Requests larger than this are refused by gRPC itself with RESOURCE_EXHAUSTED. */
 export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
-
-/** Marks a request body that could not be decoded, so the handler can answer INVALID_ARGUMENT. */
-const MALFORMED = Symbol('malformed');
-
-/**
- * The service definition with deserializers that never throw: a malformed body becomes a
- * request carrying MALFORMED, answered with INVALID_ARGUMENT instead of grpc-js' generic INTERNAL.
- */
-function tolerantDefinition(): typeof ApiServerServiceService {
-  const def: Record<string, unknown> = {};
-  for (const [method, d] of Object.entries(ApiServerServiceService)) {
-    def[method] = {
-      ...d,
-      requestDeserialize: (value: Buffer) => {
-        try {
-          return d.requestDeserialize(value);
-        } catch (err) {
-          return { [MALFORMED]: (err as Error).message };
-        }
-      },
-    };
-  }
-  return def as typeof ApiServerServiceService;
-}
 
 type Callback<T> = grpc.sendUnaryData<T>;
 
@@ -46,11 +23,10 @@ type Callback<T> = grpc.sendUnaryData<T>;
 export function addApiServerService(server: grpc.Server, registry: Registry, log: Logger): void {
   const handle = <Req, Res>(method: string, call: grpc.ServerUnaryCall<Req, Res>, cb: Callback<Res>, fn: (req: Req) => Promise<Res>) => {
     const started = Date.now();
-    const req = call.request as Req & { [MALFORMED]?: string };
+    const req = call.request;
     const run = async () => {
-      if (req && (req as Record<symbol, unknown>)[MALFORMED] !== undefined) {
-        throw errors.badRequest(`malformed ${method} request: ${(req as Record<symbol, string>)[MALFORMED]}`);
-      }
+      const malformed = malformedReason(req);
+      if (malformed !== undefined) throw errors.badRequest(`malformed ${method} request: ${malformed}`);
       return fn(req);
     };
     run().then(
@@ -133,7 +109,7 @@ export function addApiServerService(server: grpc.Server, registry: Registry, log
         return registry.updateScale(registry.resource(r.resource ?? ''), r.namespace ?? '', r.scale);
       }),
   };
-  server.addService(tolerantDefinition(), impl);
+  server.addService(tolerantService(ApiServerServiceService), impl);
 }
 
 /** gRPC server options shared by kubemu's servers: message limits and keepalive. */

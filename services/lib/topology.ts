@@ -509,6 +509,26 @@ function natsPorts(ctx: BuildContext): NatsServerPorts[] {
   }));
 }
 
+/**
+ * A leader-elected control-plane replica (kube-scheduler, kube-controller-manager): the component
+ * environment, and grpc.health.v1 on its health port, named to it by `listenVar`.
+ */
+function leaderElectedSpec(p: Placement, ctx: BuildContext, component: string, listenVar: string): ProcessSpec {
+  const address = `${HOST}:${p.ports.health}`;
+  return nodeServiceSpec({
+    name: p.name,
+    component,
+    index: p.index,
+    tier: 2,
+    main: `services/${component}/main.ts`,
+    ports: { health: p.ports.health },
+    address,
+    env: { ...componentEnv(p.name, ctx.cluster), [listenVar]: address },
+    health: { kind: 'grpc', address },
+    root: ctx.root,
+  });
+}
+
 const COMPONENTS: ComponentDef[] = [
   {
     component: 'etcd',
@@ -555,21 +575,7 @@ const COMPONENTS: ComponentDef[] = [
     tier: 2,
     count: (p) => p.topology.schedulers ?? 0,
     portOffsets: { health: 500 },
-    build: (p, ctx) => {
-      const address = `${HOST}:${p.ports.health}`;
-      return nodeServiceSpec({
-        name: p.name,
-        component: 'kube-scheduler',
-        index: p.index,
-        tier: 2,
-        main: 'services/kube-scheduler/main.ts',
-        ports: { health: p.ports.health },
-        address,
-        env: { ...componentEnv(p.name, ctx.cluster), KUBEMU_SCHEDULER_HEALTH_LISTEN: address },
-        health: { kind: 'grpc', address },
-        root: ctx.root,
-      });
-    },
+    build: (p, ctx) => leaderElectedSpec(p, ctx, 'kube-scheduler', 'KUBEMU_SCHEDULER_HEALTH_LISTEN'),
   },
   {
     component: 'container-runtime',
@@ -603,21 +609,7 @@ const COMPONENTS: ComponentDef[] = [
     tier: 2,
     count: (p) => p.topology.controllerManagers ?? 0,
     portOffsets: { health: 800 },
-    build: (p, ctx) => {
-      const address = `${HOST}:${p.ports.health}`;
-      return nodeServiceSpec({
-        name: p.name,
-        component: 'kube-controller-manager',
-        index: p.index,
-        tier: 2,
-        main: 'services/kube-controller-manager/main.ts',
-        ports: { health: p.ports.health },
-        address,
-        env: { ...componentEnv(p.name, ctx.cluster), KUBEMU_CONTROLLER_MANAGER_HEALTH_LISTEN: address },
-        health: { kind: 'grpc', address },
-        root: ctx.root,
-      });
-    },
+    build: (p, ctx) => leaderElectedSpec(p, ctx, 'kube-controller-manager', 'KUBEMU_CONTROLLER_MANAGER_HEALTH_LISTEN'),
   },
   // Later, one row each: kube-proxy (tier 3), addons (tier 4).
 ];

@@ -10,6 +10,7 @@ import { Event, Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { isReason } from '../../services/lib/errors';
 import { resourceForCase } from '../../services/lib/resources';
 import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
+import { sleep, waitFor } from '../harness/wait';
 
 jest.setTimeout(180000);
 
@@ -30,23 +31,6 @@ afterAll(async () => {
   client?.close();
   await cluster?.destroy();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await get();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(100);
-  }
-}
 
 async function waitPod(name: string, check: (p: Pod) => boolean, timeoutMs?: number): Promise<Pod> {
   return waitFor(`pod ${name}`, async () => {

@@ -11,6 +11,7 @@ import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { isReason } from '../../services/lib/errors';
 import { resourceForCase } from '../../services/lib/resources';
 import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
+import { sleep, waitFor as waitUntil } from '../harness/wait';
 
 jest.setTimeout(240000);
 
@@ -41,22 +42,8 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 60000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await get();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(150);
-  }
-}
+/** Workloads converge in tens of seconds on a loaded 2-core machine: a minute by default. */
+const waitFor = <T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 60000) => waitUntil(what, get, timeoutMs, { intervalMs: 150 });
 
 const selectorOf = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
 

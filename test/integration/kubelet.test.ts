@@ -16,6 +16,7 @@ import { isReason } from '../../services/lib/errors';
 import { startTestApiServer, TestApiServer } from '../contract/env';
 import { startRuntime, Runtime } from '../harness/runtime';
 import { startKubelet, Kubelet } from '../harness/kubelet';
+import { sleep, waitFor as waitUntil } from '../harness/wait';
 
 jest.setTimeout(120000);
 
@@ -47,23 +48,6 @@ afterAll(async () => {
   await env?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await get();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}\n${kubelet.logs(20)}`);
-    await sleep(100);
-  }
-}
-
 function podSpec(name: string, containers: Container[], extra: Partial<NonNullable<Pod['spec']>> = {}): Pod {
   return { metadata: { name, namespace: NS }, spec: { nodeName: kubelet.nodeName, containers, terminationGracePeriodSeconds: 5, ...extra } };
 }
@@ -73,6 +57,9 @@ async function createPod(pod: Pod): Promise<Pod> {
 }
 
 const getPod = (name: string) => client.tryGet(POD, NS, name);
+
+/** waitFor with the kubelet's log tail on timeout. */
+const waitFor = <T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 20000) => waitUntil(what, get, timeoutMs, { detail: () => kubelet.logs(20) });
 
 async function waitPod(name: string, check: (p: Pod) => boolean, timeoutMs?: number): Promise<Pod> {
   return waitFor(`pod ${name}`, async () => {
