@@ -36,7 +36,6 @@ import { isReason } from '../../services/lib/errors';
 import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { Informer } from '../../services/lib/informer';
 import { resourceForCase } from '../../services/lib/resources';
-
 import { connectBus } from '../../services/lib/watchbus';
 import { BenchCluster } from './cluster';
 import { formatTable } from '../lib/table';
