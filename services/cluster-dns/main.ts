@@ -10,6 +10,7 @@ import { connectBus } from '../lib/watchbus';
 import { ClusterDnsResolver, DEFAULT_TTL, DEFAULT_ZONE, DNS_INDEXERS } from './records';
 import { Forwarder, hostUpstreams, parseUpstreams } from './forward';
 import { DnsServer } from './server';
+import { publishClusterDns, publishSettingsFromEnv } from './addon';
 
 /**
  * cluster-dns (CoreDNS's role): follows Services, Endpoints and Pods and answers DNS for
@@ -20,10 +21,15 @@ import { DnsServer } from './server';
  * Pods too) or disabled.
  * grpc.health.v1 on KUBEMU_DNS_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once the caches synced
  * and the listeners are bound.
+ * As an addon (KUBEMU_DNS_PUBLISH, default on when KUBEMU_CLUSTER_DNS is set): ensures the
+ * kube-system/kube-dns Service with ClusterIP = the first address of KUBEMU_CLUSTER_DNS and keeps
+ * its own listen address in that Service's Endpoints until SIGTERM (see addon.ts).
  */
 async function main(): Promise<void> {
   const config = configFromEnv(process.env, 'cluster-dns');
   const log = logger('cluster-dns', { id: config.componentId });
+  // Read before anything starts: a bad setting fails the start, not the first registration.
+  const publishing = publishSettingsFromEnv(process.env);
   const health = new HealthImplementation();
   const server = new grpc.Server();
   health.addTo(server);
@@ -52,18 +58,25 @@ async function main(): Promise<void> {
   const m = /^(.*):(\d+)$/.exec(listen);
   if (!m) throw new Error(`KUBEMU_DNS_LISTEN must be host:port, got "${listen}"`);
   const upstreamSetting = process.env.KUBEMU_DNS_UPSTREAMS || '';
-  // Never forward to ourselves: a loop would turn every outside query into a timeout.
+  // Never forward to ourselves, directly or through the kube-dns ClusterIP (a host whose
+  // resolv.conf names the cluster DNS): a loop would turn every outside query into a timeout.
   const upstreams = (upstreamSetting === 'none' ? [] : upstreamSetting ? parseUpstreams(upstreamSetting) : hostUpstreams()).filter(
-    (u) => !(u.host === m[1] && u.port === Number(m[2])),
+    (u) => !(u.host === m[1] && u.port === Number(m[2])) && !publishing.clusterDnsIPs.includes(u.host),
   );
   const forwarder = upstreams.length > 0 ? new Forwarder(upstreams) : undefined;
   const dns = new DnsServer({ resolver, host: m[1], port: Number(m[2]), forwarder, log });
   await dns.start();
   health.set('', ServingStatus.SERVING);
   log.info('serving DNS', { address: dns.address, zone: resolver.zone, ttl: resolver.ttl, upstreams: upstreams.map((u) => `${u.host}:${u.port}`) });
+  // Registered only once the listeners are bound: kube-proxy must not send queries before we answer.
+  const registration = publishing.publish
+    ? await publishClusterDns(client, { clusterIP: publishing.clusterIP!, host: m[1], port: dns.port, componentId: config.componentId, log })
+    : undefined;
 
   stopOnSignals(log, async () => {
     health.set('', ServingStatus.NOT_SERVING);
+    // Leave the Endpoints first, so kube-proxy stops sending queries before the listeners close.
+    await registration?.stop();
     await dns.stop();
     await Promise.all([services.stop(), endpoints.stop(), pods?.stop()]);
     await nats.close();
