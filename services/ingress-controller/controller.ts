@@ -1,0 +1,205 @@
+/**
+ * The ingress controller's control loop: informers on Ingresses, IngressClasses, Services,
+ * Endpoints and Secrets. Any relevant change schedules one rebuild of the routing table and
+ * certificates (coalesced per event-loop turn, as ingress-nginx syncs its whole configuration), which
+ * the proxy picks up for its next request. Ingress status is a separate work queue keyed by
+ * namespace/name with reconcile(key) writing status.loadBalancer only when it differs.
+ */
+import { ApiClient } from '../lib/apiclient';
+import { EventRecorder } from '../lib/events';
+import { Informer } from '../lib/informer';
+import { Logger } from '../lib/log';
+import { IngressLoadBalancerIngress, Ingress } from '../lib/generated/kubemu/networking/v1/networking';
+import { objectKey, resourceForCase } from '../lib/resources';
+import { runWorkers, WorkQueue } from '../lib/workqueue';
+import { CertificateStore } from './certs';
+import { IngressProxy } from './proxy';
+import { buildRoutingTable, referencedServices, RoutingTable, servesIngress } from './routes';
+import { desiredLoadBalancer, publishedAddress } from './status';
+
+const INGRESS = resourceForCase('ingress');
+
+export interface IngressInformers {
+  ingresses: Informer<'ingress'>;
+  ingressClasses: Informer<'ingressClass'>;
+  services: Informer<'service'>;
+  endpoints: Informer<'endpoints'>;
+  secrets: Informer<'secret'>;
+}
+
+export interface IngressControllerOptions {
+  client: ApiClient;
+  informers: IngressInformers;
+  proxy: IngressProxy;
+  certs: CertificateStore;
+  recorder: EventRecorder;
+  className: string;
+  /** The controller's own Service (namespace/name) whose LoadBalancer IP is published. */
+  publishService: string;
+  /** Published until that Service has a LoadBalancer address. */
+  fallbackIP: string;
+  log: Logger;
+}
+
+/**
+ * Wires informer events to table rebuilds and status reconciles. `start` builds the first table
+ * synchronously (the informers must have synced) and starts the status workers; `stop` ends them.
+ * Never throws from handlers.
+ */
+export class IngressController {
+  private table?: RoutingTable;
+  private rebuildPending = false;
+  private referenced = new Set<string>();
+  private readonly queue = new WorkQueue<string>();
+  private stopWorkers?: () => Promise<void>;
+  /** uid/generation pairs a Sync event was recorded for. */
+  private readonly synced = new Map<string, string>();
+  /** ingress|message of the certificate problems already reported. */
+  private reported = new Set<string>();
+  /** Every address this controller has published (to remove from Ingresses it stops serving). */
+  private readonly published: IngressLoadBalancerIngress[] = [];
+  private address: IngressLoadBalancerIngress;
+  rebuilds = 0;
+
+  constructor(private readonly opts: IngressControllerOptions) {
+    this.address = { ip: opts.fallbackIP };
+    this.published.push(this.address);
+  }
+
+  get routingTable(): RoutingTable | undefined {
+    return this.table;
+  }
+
+  start(): void {
+    const { ingresses, ingressClasses, services, endpoints, secrets } = this.opts.informers;
+    this.updateAddress();
+    this.rebuild();
+    ingresses.addHandlers({
+      onAdd: (i) => this.ingressChanged(i),
+      onUpdate: (_, i) => this.ingressChanged(i),
+      onDelete: (i) => {
+        this.synced.delete(i.metadata?.uid ?? '');
+        this.scheduleRebuild();
+      },
+    });
+    ingressClasses.addHandlers({
+      onAdd: () => this.classesChanged(),
+      onUpdate: () => this.classesChanged(),
+      onDelete: () => this.classesChanged(),
+    });
+    const serviceChanged = (key: string) => {
+      if (key === this.opts.publishService && this.updateAddress()) this.enqueueAll();
+      if (this.referenced.has(key)) this.scheduleRebuild();
+    };
+    services.addHandlers({ onAdd: (s) => serviceChanged(objectKey(s)), onUpdate: (_, s) => serviceChanged(objectKey(s)), onDelete: (s) => serviceChanged(objectKey(s)) });
+    const endpointsChanged = (key: string) => {
+      if (this.referenced.has(key)) this.scheduleRebuild();
+    };
+    endpoints.addHandlers({ onAdd: (e) => endpointsChanged(objectKey(e)), onUpdate: (_, e) => endpointsChanged(objectKey(e)), onDelete: (e) => endpointsChanged(objectKey(e)) });
+    const secretChanged = (key: string) => {
+      if (this.table && [...this.table.tls.values()].some((t) => t.secret === key)) this.scheduleRebuild();
+    };
+    secrets.addHandlers({ onAdd: (s) => secretChanged(objectKey(s)), onUpdate: (_, s) => secretChanged(objectKey(s)), onDelete: (s) => secretChanged(objectKey(s)) });
+    this.stopWorkers = runWorkers(this.queue, 2, (key) => this.reconcileStatus(key), (key, err) =>
+      this.opts.log.warn('could not update ingress status', { ingress: key, err: (err as Error).message }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    await this.stopWorkers?.();
+  }
+
+  private ingressChanged(ing: Ingress): void {
+    this.scheduleRebuild();
+    this.queue.add(objectKey(ing));
+    const { informers, className } = this.opts;
+    if (!servesIngress(ing, className, informers.ingressClasses.list())) return;
+    const uid = ing.metadata?.uid ?? objectKey(ing);
+    const generation = String(ing.metadata?.generation ?? '');
+    if (this.synced.get(uid) === generation) return;
+    this.synced.set(uid, generation);
+    void this.opts.recorder.record(ing, 'Normal', 'Sync', '', 'Scheduled for sync');
+  }
+
+  private classesChanged(): void {
+    this.scheduleRebuild();
+    this.enqueueAll();
+  }
+
+  private enqueueAll(): void {
+    for (const key of this.opts.informers.ingresses.keys()) this.queue.add(key);
+  }
+
+  /** Takes the published address from the controller Service; true when it changed. */
+  private updateAddress(): boolean {
+    const [ns, name] = this.opts.publishService.split('/');
+    const svc = this.opts.informers.services.get(`${ns}/${name}`);
+    const next = publishedAddress(svc, this.opts.fallbackIP);
+    if (next.ip === this.address.ip && next.hostname === this.address.hostname) return false;
+    this.address = next;
+    if (!this.published.some((p) => p.ip === next.ip && p.hostname === next.hostname)) this.published.push(next);
+    this.opts.log.info('publishing address', { ip: next.ip, hostname: next.hostname });
+    return true;
+  }
+
+  private scheduleRebuild(): void {
+    if (this.rebuildPending) return;
+    this.rebuildPending = true;
+    // Coalesces the events of one informer batch into one rebuild.
+    setImmediate(() => {
+      this.rebuildPending = false;
+      this.rebuild();
+    });
+  }
+
+  /** Rebuilds the routing table and certificates now and hands them to the proxy. Never throws. */
+  rebuild(): void {
+    const { informers, className, certs, proxy, log } = this.opts;
+    try {
+      const started = Date.now();
+      const table = buildRoutingTable(
+        {
+          ingresses: informers.ingresses.list(),
+          ingressClasses: informers.ingressClasses.list(),
+          service: (ns, name) => informers.services.get(`${ns}/${name}`),
+          endpoints: (ns, name) => informers.endpoints.get(`${ns}/${name}`),
+        },
+        className,
+      );
+      const problems = certs.update(table, (ns, name) => informers.secrets.get(`${ns}/${name}`));
+      this.table = table;
+      this.referenced = referencedServices(table.ingresses.map((k) => informers.ingresses.get(k)).filter((i): i is Ingress => !!i));
+      proxy.setTable(table);
+      this.rebuilds++;
+      const reported = new Set<string>();
+      for (const p of problems) {
+        const key = `${p.ingress}|${p.message}`;
+        reported.add(key);
+        if (this.reported.has(key)) continue;
+        log.warn('unusable TLS secret', { ingress: p.ingress, secret: p.secret, err: p.message });
+        const ing = informers.ingresses.get(p.ingress);
+        if (ing) void this.opts.recorder.record(ing, 'Warning', 'InvalidTLSSecret', '', p.message);
+      }
+      this.reported = reported;
+      log.debug('routing table rebuilt', { ingresses: table.ingresses.length, hosts: table.hosts.size, ms: Date.now() - started });
+    } catch (err) {
+      // A broken invariant in the builder must not take the data path down: keep the old table.
+      log.error('routing table rebuild failed', { err: err instanceof Error ? err.stack : String(err) });
+    }
+  }
+
+  /**
+   * Status for one Ingress: its load balancer address when served, our addresses removed when
+   * not. Writes only a difference; a conflict throws (and the queue retries with backoff).
+   */
+  async reconcileStatus(key: string): Promise<void> {
+    const { informers, className, client, log } = this.opts;
+    const ing = informers.ingresses.get(key);
+    if (!ing) return;
+    const served = servesIngress(ing, className, informers.ingressClasses.list());
+    const want = desiredLoadBalancer(ing, served, this.address, this.published);
+    if (!want) return;
+    await client.updateStatus(INGRESS, { ...ing, status: { ...ing.status, loadBalancer: { ingress: want } } });
+    log.info('updated ingress status', { ingress: key, loadBalancer: want.map((x) => x.ip ?? x.hostname).join(',') || '(none)' });
+  }
+}
