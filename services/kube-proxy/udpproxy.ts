@@ -11,10 +11,14 @@ import { BindResult } from './ownership';
 import { ProxyTarget, TrackedConnection } from './tcpproxy';
 
 export const DEFAULT_UDP_IDLE_MS = 30000;
+/** Datagrams kept per session while its upstream connects; more are dropped (UDP may drop). */
+const MAX_PENDING = 64;
 
 class UdpSession implements TrackedConnection {
   lastUsed: number;
   owner?: unknown;
+  /** Datagrams received before the upstream socket connected. */
+  pending: Buffer[] | undefined = [];
   private done = false;
 
   constructor(
@@ -25,6 +29,10 @@ class UdpSession implements TrackedConnection {
     private readonly target: ProxyTarget,
   ) {
     this.lastUsed = Date.now();
+  }
+
+  get destroyed(): boolean {
+    return this.done;
   }
 
   destroy(): void {
@@ -106,7 +114,17 @@ export function listenUdp(
         });
         target.opened(session);
         try {
-          up.connect(ep.port, ep.ip);
+          up.connect(ep.port, ep.ip, () => {
+            // Datagrams that arrived while connecting go out now (send needs a connected socket or an address).
+            const queued = session.pending;
+            session.pending = undefined;
+            if (session.destroyed) return;
+            try {
+              for (const m of queued ?? []) session.upstream.send(m);
+            } catch {
+              session.destroy();
+            }
+          });
         } catch (err) {
           opts.log?.warn('udp upstream connect failed', { endpoint: ep.key, err: (err as Error).message });
           session.destroy();
@@ -114,12 +132,15 @@ export function listenUdp(
         }
       }
       s.lastUsed = Date.now();
-      const session = s;
-      // Sends before the connect completes are queued by dgram; failures arrive as 'error'.
+      if (s.pending) {
+        if (s.pending.length < MAX_PENDING) s.pending.push(msg);
+        return;
+      }
+      // Failures arrive as 'error' on the upstream socket (ICMP port unreachable: ECONNREFUSED).
       try {
-        session.upstream.send(msg);
+        s.upstream.send(msg);
       } catch {
-        session.destroy();
+        s.destroy();
       }
     });
 

@@ -1,0 +1,217 @@
+/**
+ * kube-proxy's proxier in process with real sockets on loopback (no apiserver): the cluster is
+ * plain arrays. Round robin, endpoint removal cutting connections, refusal without endpoints,
+ * failover past a dead endpoint, internalTrafficPolicy Local, UDP sessions.
+ */
+import * as dgram from 'dgram';
+import * as http from 'http';
+import * as net from 'net';
+import { Endpoints, Node, Service } from '../../services/lib/generated/kubemu/core/v1/core';
+import { logger } from '../../services/lib/log';
+import { Proxier } from '../../services/kube-proxy/proxier';
+import { parseCidr } from '../../services/kube-proxy/servicemap';
+
+jest.setTimeout(20000);
+
+const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
+// Random /24s so that parallel runs and a hand-started cluster never collide.
+const NODE_NET = `127.1.${rnd(100, 250)}`;
+const POD_NET = `127.${rnd(64, 127)}.${rnd(0, 255)}`;
+const SVC_NET = `127.${rnd(130, 253)}.${rnd(0, 255)}`;
+const PORT = rnd(21000, 31000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(20);
+  }
+}
+
+const services: Service[] = [];
+const endpoints = new Map<string, Endpoints>();
+const nodes: Node[] = [
+  { metadata: { name: 'n1' }, spec: { podCIDR: `${POD_NET}.0/25` }, status: { addresses: [{ type: 'InternalIP', address: `${NODE_NET}.1` }], conditions: [{ type: 'Ready', status: 'True' }] } },
+  { metadata: { name: 'n2' }, spec: { podCIDR: `${POD_NET}.128/25` }, status: { addresses: [{ type: 'InternalIP', address: `${NODE_NET}.2` }], conditions: [{ type: 'Ready', status: 'True' }] } },
+];
+let proxier: Proxier;
+const backends: Array<http.Server | dgram.Socket> = [];
+
+function get(host: string, port: number, opts: { localAddress?: string; agent?: http.Agent } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: '/', agent: opts.agent ?? false, localAddress: opts.localAddress, timeout: 3000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
+}
+
+function connectCode(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+}
+
+async function httpBackend(ip: string, port: number, name: string): Promise<http.Server> {
+  const s = http.createServer((req, res) => res.end(name));
+  await new Promise<void>((r) => s.listen(port, ip, r));
+  backends.push(s);
+  return s;
+}
+
+function setEndpoints(name: string, addrs: Array<{ ip: string; node: string }>, port: number, portName = 'http', protocol = 'TCP') {
+  endpoints.set(`default/${name}`, {
+    metadata: { name, namespace: 'default' },
+    subsets: addrs.length ? [{ addresses: addrs.map((a) => ({ ip: a.ip, nodeName: a.node })), ports: [{ name: portName, port, protocol }] }] : [],
+  });
+  proxier.changed();
+}
+
+beforeAll(async () => {
+  proxier = new Proxier({
+    source: { services: () => services, endpoints: (k) => endpoints.get(k), nodes: () => nodes },
+    nodeName: 'n1',
+    nodeCidr: parseCidr(`${NODE_NET}.0/24`)!,
+    standbyDelayMs: 0,
+    retryMs: 50,
+    udpIdleMs: 300,
+    log: logger('kube-proxy-test'),
+  });
+  proxier.start();
+});
+
+afterAll(async () => {
+  proxier.stop();
+  for (const b of backends) {
+    if (b instanceof http.Server) {
+      b.closeAllConnections();
+      b.close();
+    } else b.close();
+  }
+});
+
+describe('kube-proxy proxier - TCP', () => {
+  const ip = `${SVC_NET}.10`;
+  const a = { ip: `${POD_NET}.10`, node: 'n1' };
+  const b = { ip: `${POD_NET}.130`, node: 'n2' };
+
+  beforeAll(async () => {
+    await httpBackend(a.ip, PORT, 'a');
+    await httpBackend(b.ip, PORT, 'b');
+    services.push({ metadata: { name: 'web', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: ip, ports: [{ name: 'http', port: 80, nodePort: PORT + 1 }] } });
+    setEndpoints('web', [a, b], PORT);
+    await until('the ClusterIP to answer', () => get(ip, 80).then(Boolean));
+  });
+
+  it('round robin over the endpoints, on the ClusterIP and every node IP', async () => {
+    const got = await Promise.all([get(ip, 80), get(ip, 80), get(ip, 80), get(ip, 80)]);
+    expect(got.sort()).toEqual(['a', 'a', 'b', 'b']);
+    await until('node ports', async () => (await get(`${NODE_NET}.2`, PORT + 1)) && (await get(`${NODE_NET}.1`, PORT + 1)));
+    expect(proxier.proxies().map((p) => `${p.address} ${p.kind}`).sort()).toEqual([`${NODE_NET}.1:${PORT + 1} NodePort`, `${NODE_NET}.2:${PORT + 1} NodePort`, `${ip}:80 ClusterIP`].sort());
+  });
+
+  it('an endpoint removed: its open connection is closed, new requests avoid it', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    // Find a kept-alive connection that reached b.
+    let sock: net.Socket | undefined;
+    for (let i = 0; i < 4 && !sock; i++) {
+      const body = await get(ip, 80, { agent });
+      if (body === 'b') sock = (agent.freeSockets[Object.keys(agent.freeSockets)[0]] ?? [])[0] as net.Socket | undefined;
+    }
+    expect(sock).toBeDefined();
+    const closed = new Promise<void>((r) => sock!.once('close', () => r()));
+    const t0 = Date.now();
+    setEndpoints('web', [a], PORT);
+    await closed;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    agent.destroy();
+    const got = await Promise.all([get(ip, 80), get(ip, 80), get(ip, 80)]);
+    expect(got).toEqual(['a', 'a', 'a']);
+  });
+
+  it('a dead endpoint (connection refused) is skipped', async () => {
+    setEndpoints('web', [a, { ip: `${POD_NET}.11`, node: 'n1' }], PORT);
+    await sleep(100);
+    const got = await Promise.all(Array.from({ length: 6 }, () => get(ip, 80)));
+    expect(got).toEqual(['a', 'a', 'a', 'a', 'a', 'a']);
+  });
+
+  it('no endpoints: the address is closed at once (ECONNREFUSED), and opens again with one', async () => {
+    setEndpoints('web', [], PORT);
+    await until('the ClusterIP to close', async () => (await connectCode(ip, 80)) === 'ECONNREFUSED');
+    const t0 = Date.now();
+    expect(await connectCode(ip, 80)).toBe('ECONNREFUSED');
+    expect(Date.now() - t0).toBeLessThan(100);
+    setEndpoints('web', [a, b], PORT);
+    await until('the ClusterIP to open again', () => get(ip, 80).then(Boolean), 2000);
+  });
+});
+
+describe('kube-proxy proxier - internalTrafficPolicy Local', () => {
+  const ip = `${SVC_NET}.11`;
+  it('ClusterIP traffic stays on the client node; a node without endpoints refuses', async () => {
+    const a = { ip: `${POD_NET}.20`, node: 'n1' };
+    await httpBackend(a.ip, PORT, 'local-a');
+    services.push({ metadata: { name: 'local', namespace: 'default' }, spec: { clusterIP: ip, internalTrafficPolicy: 'Local', ports: [{ name: 'http', port: 80 }] } });
+    setEndpoints('local', [a], PORT);
+    // A client in n1's pod range, and a host process (this proxy's node n1): served.
+    await until('the local ClusterIP', () => get(ip, 80, { localAddress: `${POD_NET}.5` }).then((b) => b === 'local-a'));
+    expect(await get(ip, 80)).toBe('local-a');
+    // A client in n2's pod range: no endpoint on n2.
+    await expect(get(ip, 80, { localAddress: `${POD_NET}.140` })).rejects.toThrow();
+  });
+});
+
+describe('kube-proxy proxier - UDP', () => {
+  it('echo through the ClusterIP; replies come from the Service address', async () => {
+    const ip = `${SVC_NET}.12`;
+    const echo = dgram.createSocket('udp4');
+    echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
+    await new Promise<void>((r) => echo.bind(PORT, `${POD_NET}.30`, r));
+    backends.push(echo);
+    services.push({ metadata: { name: 'echo', namespace: 'default' }, spec: { clusterIP: ip, ports: [{ name: 'udp', port: 53, protocol: 'UDP' }] } });
+    setEndpoints('echo', [{ ip: `${POD_NET}.30`, node: 'n1' }], PORT, 'udp', 'UDP');
+    const client = dgram.createSocket('udp4');
+    await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+    try {
+      const reply = await until('a UDP reply', () =>
+        new Promise<string | undefined>((resolve) => {
+          const onMessage = (m: Buffer, rinfo: dgram.RemoteInfo) => {
+            clearTimeout(t);
+            resolve(`${m.toString()} from ${rinfo.address}:${rinfo.port}`);
+          };
+          const t = setTimeout(() => {
+            client.removeListener('message', onMessage);
+            resolve(undefined);
+          }, 200);
+          client.once('message', onMessage);
+          client.send('hi', 53, ip);
+        }),
+      );
+      expect(reply).toBe(`echo:hi from ${ip}:53`);
+      expect(proxier.serviceCounters().get('default/echo')?.active).toBe(1);
+      // the idle session is closed after udpIdleMs (300 ms here)
+      await until('the idle UDP session to close', async () => proxier.serviceCounters().get('default/echo')?.active === 0, 3000);
+    } finally {
+      client.close();
+    }
+  });
+});
