@@ -38,6 +38,9 @@ import { PreparedVolumes, VolumeSetupError, prepareVolumes } from './volumes';
 import { PodSandboxStatus } from '../lib/generated/kubemu/runtime/v1/runtime';
 import { LifecycleHandler } from '../lib/generated/kubemu/core/v1/core';
 import { runProbe } from './prober';
+import { DnsConfig, formatResolvConf, parseResolvConf, podDnsConfig, podHostnameAndDomain, podHostsFile } from './dns';
+import * as fs from 'fs';
+import * as path from 'path';
 
 const POD = resourceForCase('pod');
 const CONFIGMAP = resourceForCase('configMap');
@@ -85,6 +88,13 @@ export interface KubeletOptions {
   resyncMs?: number;
   /** How often the runtime is checked for pods the kubelet no longer knows (default 2 s). */
   housekeepingMs?: number;
+  /**
+   * Pods' name resolution: the cluster DNS addresses (empty: ClusterFirst falls back to Default),
+   * the cluster domain, and the node's resolv.conf and hosts file (defaults /etc/resolv.conf and
+   * /etc/hosts; an empty hostResolvConf means the node has none). Default: no cluster DNS,
+   * cluster.local.
+   */
+  dns?: { clusterDNS: string[]; clusterDomain: string; hostResolvConf?: string; hostHostsFile?: string };
 }
 
 /** A pod the kubelet no longer sees in the API, but whose containers may still run. */
@@ -95,6 +105,8 @@ interface PodMemory {
   failure?: { reason: string; message: string };
   /** Passed admission (or found running): counts against the node's allocatable. */
   admitted?: boolean;
+  /** The pod's resolv.conf and hosts file (host paths), written for this sandbox. */
+  dnsFiles?: { sandboxId: string; resolvConf: string; hosts: string };
 }
 
 const DEFAULT_GRACE_SECONDS = 30;
@@ -305,6 +317,7 @@ export class Kubelet {
       return { requeueAfterMs: 2000 };
     }
 
+    this.ensureDnsFiles(pod, sandbox.status, mem);
     const changed = await this.syncContainers(pod, current, sandbox.status, podIP, volumes, mem, want);
     if (changed) current = await this.opts.runtime.podState(uid);
     this.probes.sync(pod, podIP, runningInstances(current, sandbox.status.id ?? ''));
@@ -356,7 +369,7 @@ export class Kubelet {
     try {
       id = await this.opts.runtime.runPodSandbox({
         metadata: { name: meta.name, uid: meta.uid, namespace: meta.namespace, attempt },
-        hostname: pod.spec?.hostname || meta.name,
+        hostname: this.sandboxHostname(pod),
         labels: { [LABEL_POD_UID]: meta.uid ?? '', [LABEL_POD_NAME]: meta.name ?? '', [LABEL_POD_NAMESPACE]: meta.namespace ?? '' },
         annotations: {},
       });
@@ -368,6 +381,60 @@ export class Kubelet {
     const status = await this.opts.runtime.podSandboxStatus(id);
     if (!status) throw new Error(`sandbox ${id} vanished right after it was created`);
     return { status, fresh: true };
+  }
+
+  private get clusterDomain(): string {
+    return this.opts.dns?.clusterDomain || 'cluster.local';
+  }
+
+  /** The container's hostname: the pod's (GeneratePodHostNameAndDomain), its FQDN with setHostnameAsFQDN. */
+  private sandboxHostname(pod: Pod): string {
+    const { hostname, domain } = podHostnameAndDomain(pod, this.clusterDomain);
+    return pod.spec?.setHostnameAsFQDN && domain ? `${hostname}.${domain}` : hostname;
+  }
+
+  /**
+   * Writes the pod's resolv.conf and hosts file into its folder once per sandbox (as the kubelet
+   * forms the DNS config when it creates the sandbox, so its events are recorded once), and
+   * remembers their paths for the containers' mounts. A failure to write is logged and leaves the
+   * pod with the host's files; it never fails the sync.
+   */
+  private ensureDnsFiles(pod: Pod, sandbox: PodSandboxStatus, mem: PodMemory): void {
+    const sandboxId = sandbox.id ?? '';
+    const podDir = sandbox.pod_dir ?? '';
+    if (!podDir) return;
+    const files = { sandboxId, resolvConf: path.join(podDir, 'resolv.conf'), hosts: path.join(podDir, 'etc-hosts') };
+    if (mem.dnsFiles?.sandboxId === sandboxId && fs.existsSync(files.resolvConf) && fs.existsSync(files.hosts)) return;
+    const dns = this.opts.dns;
+    const hostResolvConf = dns?.hostResolvConf ?? '/etc/resolv.conf';
+    let host: DnsConfig | undefined;
+    let hostHosts = '';
+    try {
+      host = hostResolvConf ? parseResolvConf(fs.readFileSync(hostResolvConf, 'utf8')) : undefined;
+    } catch (err) {
+      // As the kubelet, whose GetPodDNS fails when --resolv-conf cannot be read: say so, go on with none.
+      this.log.warn('cannot read the node resolv.conf', { file: hostResolvConf, err: (err as Error).message });
+    }
+    try {
+      hostHosts = pod.spec?.hostNetwork ? fs.readFileSync(dns?.hostHostsFile ?? '/etc/hosts', 'utf8') : '';
+    } catch {
+      hostHosts = '';
+    }
+    const { config, events } = podDnsConfig(pod, { clusterDNS: dns?.clusterDNS ?? [], clusterDomain: this.clusterDomain, host });
+    for (const e of events) {
+      this.event(pod, e.type, e.reason, e.message);
+      if (e.onNode) void this.recorder.record({ kind: 'Node', apiVersion: 'v1', metadata: { name: this.opts.nodeName, uid: this.opts.nodeName } }, e.type, e.reason, '', e.message);
+    }
+    const { hostname, domain } = podHostnameAndDomain(pod, this.clusterDomain);
+    const hosts = podHostsFile({ podIPs: sandbox.ip ? [sandbox.ip] : [], hostname, domain, hostAliases: pod.spec?.hostAliases, hostNetwork: pod.spec?.hostNetwork, hostHosts });
+    try {
+      fs.writeFileSync(files.resolvConf, formatResolvConf(config), { mode: 0o644 });
+      fs.writeFileSync(files.hosts, hosts, { mode: 0o644 });
+      mem.dnsFiles = files;
+    } catch (err) {
+      this.log.warn('cannot write the pod DNS files', { pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, err: (err as Error).message });
+      mem.dnsFiles = undefined;
+    }
   }
 
   private prepareVolumes(pod: Pod, sandbox: PodSandboxStatus): PreparedVolumes {
@@ -567,6 +634,7 @@ export class Kubelet {
         lookup: { configMap: (ns, n) => this.configMaps.get(`${ns}/${n}`), secret: (ns, n) => this.secrets.get(`${ns}/${n}`) },
       }).env;
       mounts = volumes.mountsFor(c, envs);
+      ({ mounts, envs } = withDnsFiles(mounts, envs, mem.dnsFiles));
     } catch (err) {
       if (!(err instanceof CreateContainerConfigError)) throw err;
       if (mem.waiting.get(name)?.message !== err.message) this.event(pod, 'Warning', 'Failed', `Error: ${err.message}`);
@@ -769,4 +837,30 @@ function runningInstances(rt: RuntimePod, sandboxId: string): Map<string, { id: 
 export function formatDuration(seconds: number): string {
   if (seconds < 60) return `${seconds}s`;
   return `${Math.floor(seconds / 60)}m${seconds % 60}s`;
+}
+
+/**
+ * Adds the pod's resolv.conf and hosts file to a container: mounted at /etc/resolv.conf and
+ * /etc/hosts unless the container mounts something there itself (its mount wins, as in Kubernetes),
+ * and named in KUBEMU_RESOLV_CONF / KUBEMU_HOSTS_FILE (the host path of whatever is mounted there,
+ * for the runtime's DNS preload). Pure.
+ */
+export function withDnsFiles<M extends { container_path?: string; host_path?: string; readonly?: boolean; volume_name?: string }>(
+  mounts: M[],
+  envs: { key: string; value: string }[],
+  files: { resolvConf: string; hosts: string } | undefined,
+): { mounts: M[]; envs: { key: string; value: string }[] } {
+  if (!files) return { mounts, envs };
+  const at = (p: string) => mounts.find((m) => (m.container_path ?? '').replace(/\/+$/, '') === p);
+  const added = [...mounts];
+  const extra: { key: string; value: string }[] = [];
+  for (const [containerPath, hostPath, variable] of [
+    ['/etc/resolv.conf', files.resolvConf, 'KUBEMU_RESOLV_CONF'],
+    ['/etc/hosts', files.hosts, 'KUBEMU_HOSTS_FILE'],
+  ] as const) {
+    const own = at(containerPath);
+    if (!own) added.push({ container_path: containerPath, host_path: hostPath, readonly: true, volume_name: '' } as M);
+    extra.push({ key: variable, value: own?.host_path || hostPath });
+  }
+  return { mounts: added, envs: [...envs, ...extra] };
 }

@@ -11,12 +11,15 @@ import { NodeStatusManager } from './node';
 import { createProbes } from './probes';
 import { RuntimeClient } from './runtime';
 import { addKubeletService } from './server';
+import { clusterDnsFromEnv } from './dns';
 import { runSimulatedKubelet, simulatedKubeletFromEnv } from './simulated/env';
 
 /**
  * kubelet: reads its config from the environment (services/lib/config.ts, plus KUBEMU_NODE_NAME,
  * KUBEMU_NODE_INDEX, KUBEMU_NODE_IP, KUBEMU_POD_CIDR, KUBEMU_NODE_CPU / _MEMORY / _PODS,
- * KUBEMU_RUNTIME_ENDPOINT, KUBEMU_KUBELET_LISTEN), registers its Node, runs this node's pods
+ * KUBEMU_RUNTIME_ENDPOINT, KUBEMU_KUBELET_LISTEN; pods' DNS: KUBEMU_CLUSTER_DNS (comma-separated
+ * IPs, default none), KUBEMU_CLUSTER_DOMAIN (default cluster.local), KUBEMU_KUBELET_RESOLV_CONF (the
+ * node's resolv.conf, default /etc/resolv.conf, empty for none)), registers its Node, runs this node's pods
  * through the container runtime, and serves KubeletService + grpc.health.v1 (SERVING once its
  * informers synced and its Node is registered).
  *
@@ -52,6 +55,8 @@ async function main(): Promise<void> {
 
   const client = new ApiClient(config.apiservers);
   const nats = await connectBus(config.natsServers, config.componentId);
+  // Read before anything starts: a malformed KUBEMU_CLUSTER_DNS fails the start.
+  const clusterDns = clusterDnsFromEnv(env);
   const runtime = new RuntimeClient(env.KUBEMU_RUNTIME_ENDPOINT || '127.0.0.1:20600');
   const kubelet = new Kubelet({
     client,
@@ -63,6 +68,7 @@ async function main(): Promise<void> {
     log,
     nodeAllocatable: { cpu: resources.cpu, memory: resources.memory, pods: String(resources.pods) },
     probes: (deps) => createProbes(deps, log),
+    dns: { ...clusterDns, hostResolvConf: env.KUBEMU_KUBELET_RESOLV_CONF ?? '/etc/resolv.conf' },
   });
   const images = await runtime.listImages().catch(() => []);
   const version = await runtime.version().catch(() => ({ runtime_name: 'kubemu', runtime_version: '0.1.0' }));

@@ -130,6 +130,48 @@ describe('nginx image - http-server program', () => {
   });
 });
 
+describe('nginx image - /proxy and the DNS preload', () => {
+  it('node-based images load the DNS preload first; shell and python images do not', () => {
+    const preload = path.join(programsDir, 'dns-preload.js');
+    expect(catalog.resolve('nginx').args).toEqual(['--require', preload, path.join(programsDir, 'http-server.js')]);
+    expect(catalog.resolve('echo-server').args.slice(0, 2)).toEqual(['--require', preload]);
+    expect(catalog.resolve('node', { args: ['-e', '1'] }).args).toEqual(['--require', preload, '-e', '1']);
+    expect(catalog.resolve('busybox', { command: ['sh', '-c', 'true'] }).args).toEqual(['-c', 'true']);
+  });
+
+  it('GET /proxy?url= fetches another server by a name the pod resolves (hosts file), errors are 502 with the error text', async () => {
+    const files = fs.mkdtempSync(path.join(os.tmpdir(), 'kubemu-proxy-'));
+    try {
+      fs.writeFileSync(path.join(files, 'resolv.conf'), 'search default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n');
+      fs.writeFileSync(path.join(files, 'hosts'), `127.0.0.1\tlocalhost\n${POD_IP}\tweb.default.svc.cluster.local\tweb\n`);
+      const echoPort = await freePort(POD_IP);
+      const echo = await startContainer('ealen/echo-server', { ...podEnv, PORT: String(echoPort) });
+      const port = await freePort(POD_IP);
+      const dnsEnv = { KUBEMU_RESOLV_CONF: path.join(files, 'resolv.conf'), KUBEMU_HOSTS_FILE: path.join(files, 'hosts') };
+      const c = await startContainer('nginx', { ...podEnv, ...dnsEnv, PORT: String(port) });
+
+      const ok = await request(port, `/proxy?url=${encodeURIComponent(`http://web:${echoPort}/hello?x=1`)}`);
+      expect(ok.status).toBe(200);
+      expect(JSON.parse(ok.body)).toMatchObject({ method: 'GET', path: '/hello' });
+
+      const missing = await request(port, `/proxy?url=${encodeURIComponent('http://nope.invalid/')}`);
+      expect(missing.status).toBe(502);
+      expect(missing.body).toMatch(/ENOTFOUND nope\.invalid/);
+      const refused = await request(port, `/proxy?url=${encodeURIComponent(`http://${POD_IP}:1/`)}`);
+      expect(refused.status).toBe(502);
+      expect(refused.body).toMatch(/ECONNREFUSED/);
+      expect((await request(port, '/proxy')).body).toMatch(/missing url parameter/);
+
+      c.child.kill('SIGTERM');
+      echo.child.kill('SIGTERM');
+      expect((await c.exited).code).toBe(0);
+      await echo.exited;
+    } finally {
+      fs.rmSync(files, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('echo-server image - echo-server program', () => {
   it('echoes method, path, headers and body as JSON, exits 0 on SIGTERM', async () => {
     const port = await freePort(POD_IP);

@@ -59,6 +59,11 @@ export interface BuiltinImage {
   requires: string[];
   /** Reported size in bytes (roughly the real image's, for node status). */
   sizeBytes: number;
+  /**
+   * Node processes of this image load the pods' DNS preload (`--require dns-preload.js`), which
+   * resolves names through the pod's resolv.conf (KUBEMU_RESOLV_CONF) instead of the host's.
+   */
+  dnsPreload?: boolean;
 }
 
 const HOST_SHELL = '/bin/sh';
@@ -76,6 +81,7 @@ export const BUILTIN_IMAGES: readonly BuiltinImage[] = [
     binaries: { node: 'node' },
     requires: [],
     sizeBytes: 71_000_000,
+    dnsPreload: true,
   },
   {
     name: 'echo-server',
@@ -87,6 +93,7 @@ export const BUILTIN_IMAGES: readonly BuiltinImage[] = [
     binaries: { node: 'node' },
     requires: [],
     sizeBytes: 25_000_000,
+    dnsPreload: true,
   },
   {
     name: 'busybox',
@@ -110,6 +117,7 @@ export const BUILTIN_IMAGES: readonly BuiltinImage[] = [
     binaries: { node: 'node', nodejs: 'node' },
     requires: ['node'],
     sizeBytes: 1_100_000_000,
+    dnsPreload: true,
   },
   {
     name: 'python',
@@ -250,7 +258,8 @@ export class ImageCatalog {
   /**
    * Resolves a container of `reference` to the process to spawn. `command` replaces the
    * image's ENTRYPOINT and `args` its CMD; with `command` set and `args` unset, CMD is dropped.
-   * argv[0] is mapped through the image's binaries, then looked up on PATH.
+   * argv[0] is mapped through the image's binaries, then looked up on PATH. A node process of an
+   * image with `dnsPreload` gets `--require <programs>/dns-preload.js` first.
    * Throws InvalidImageNameError, ImagePullError, or ExecutableNotFoundError.
    */
   resolve(reference: string, spec: ContainerSpecLike = {}, pullPolicy?: string): ResolvedContainer {
@@ -267,7 +276,9 @@ export class ImageCatalog {
     const mapped = image.binaries[first] ?? first;
     const executable = this.hostBinary(mapped);
     if (!executable) throw new ExecutableNotFoundError(first);
-    return { image: info, executable, args: rest, env: { PATH: this.searchPath, ...image.env } };
+    // Before the script and its flags: node's own options come first on its command line.
+    const preload = image.dnsPreload && executable === this.nodeExecutable ? this.dnsPreloadPath() : undefined;
+    return { image: info, executable, args: preload ? ['--require', preload, ...rest] : rest, env: { PATH: this.searchPath, ...image.env } };
   }
 
   /**
@@ -280,6 +291,12 @@ export class ImageCatalog {
       names: img.matches.slice(0, 1).map((m) => parseImageReference(m).canonical),
       sizeBytes: img.sizeBytes,
     }));
+  }
+
+  /** The compiled DNS preload, when it is there (a catalog over a folder without it runs node as is). */
+  private dnsPreloadPath(): string | undefined {
+    const p = this.programPath('dns-preload');
+    return fs.existsSync(p) ? p : undefined;
   }
 
   /** Absolute path of a kubemu program's compiled script. */

@@ -2,7 +2,10 @@
  * The `nginx` image's program: an HTTP server on the pod IP.
  *
  * Listens on $POD_IP (default 127.0.0.1) at the port from $PORT, else the first
- * argument, else 80. `GET /` serves an HTML page naming the pod; every other path
+ * argument, else 80. `GET /` serves an HTML page naming the pod; `GET /proxy?url=<http URL>`
+ * fetches that URL from inside the pod (names resolved as the pod resolves them, e.g.
+ * `http://web/` through the search list) and answers its status and body, or 502 with the error
+ * (e.g. `getaddrinfo ENOTFOUND web`); every other path
  * answers JSON with the request's method, path, headers and remote address. One
  * access line per request goes to stdout in nginx's combined format. SIGTERM (or
  * SIGINT/SIGQUIT, nginx's graceful stop) closes the listener, lets in-flight requests
@@ -10,6 +13,7 @@
  * `node http-server.js` with no kubemu code loaded.
  */
 import * as http from 'http';
+import * as https from 'https';
 import * as os from 'os';
 
 function portFrom(env: string | undefined, arg: string | undefined, fallback: number): number {
@@ -47,12 +51,58 @@ const pod = {
   ip: host,
 };
 
+const PROXY_TIMEOUT_MS = 10_000;
+const PROXY_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Fetches `target` (http or https) from this process, as a client in the pod would. Resolves with
+ * the upstream's status, content type and body (cut at 4 MiB), or with 502 and the error's text
+ * (bad URL, DNS failure, refused connection, 10 s timeout). Never rejects.
+ */
+function fetchFromPod(target: string | null): Promise<{ status: number; type: string; body: string | Buffer }> {
+  const failed = (message: string) => ({ status: 502, type: 'text/plain; charset=utf-8', body: `proxy error: ${message}\n` });
+  let u: URL;
+  try {
+    if (!target) throw new Error('missing url parameter');
+    u = new URL(target);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`unsupported protocol ${u.protocol}`);
+  } catch (err) {
+    return Promise.resolve(failed((err as Error).message));
+  }
+  return new Promise((resolve) => {
+    const client = u.protocol === 'https:' ? https : http;
+    const req = client.get(u, { timeout: PROXY_TIMEOUT_MS, headers: { 'User-Agent': 'kubemu-nginx-proxy' } }, (up) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      up.on('data', (c: Buffer) => {
+        if (size < PROXY_MAX_BYTES) chunks.push(c.subarray(0, PROXY_MAX_BYTES - size));
+        size += c.length;
+      });
+      up.on('end', () => resolve({ status: up.statusCode ?? 502, type: String(up.headers['content-type'] ?? 'application/octet-stream'), body: Buffer.concat(chunks) }));
+      up.on('error', (err) => resolve(failed(err.message)));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${PROXY_TIMEOUT_MS} ms fetching ${u.href}`)));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve(failed(err.code && !err.message.includes(err.code) ? `${err.code} ${err.message}` : err.message)));
+  });
+}
+
 const server = http.createServer((req, res) => {
   let bodyBytes = 0;
   req.on('data', (chunk: Buffer) => (bodyBytes += chunk.length));
   req.on('end', () => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const status = 200;
+    const send = (status: number, type: string, body: string | Buffer) => {
+      res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), Server: 'nginx/1.27.0 (kubemu)' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      const q = (s: string | undefined) => (s ? s.replace(/"/g, '\\"') : '-');
+      process.stdout.write(
+        `${req.socket.remoteAddress ?? '-'} - - [${timeLocal(new Date())}] "${req.method} ${q(req.url)} HTTP/${req.httpVersion}" ${status} ${req.method === 'HEAD' ? 0 : Buffer.byteLength(body)} "${q(req.headers.referer)}" "${q(req.headers['user-agent'])}"\n`,
+      );
+    };
+    if (url.pathname === '/proxy' && (req.method === 'GET' || req.method === 'HEAD')) {
+      void fetchFromPod(url.searchParams.get('url')).then((r) => send(r.status, r.type, r.body));
+      return;
+    }
     let body: string;
     let type: string;
     if (url.pathname === '/' && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -91,12 +141,7 @@ ${rows}
           2,
         ) + '\n';
     }
-    res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), Server: 'nginx/1.27.0 (kubemu)' });
-    res.end(req.method === 'HEAD' ? undefined : body);
-    const q = (s: string | undefined) => (s ? s.replace(/"/g, '\\"') : '-');
-    process.stdout.write(
-      `${req.socket.remoteAddress ?? '-'} - - [${timeLocal(new Date())}] "${req.method} ${q(req.url)} HTTP/${req.httpVersion}" ${status} ${req.method === 'HEAD' ? 0 : Buffer.byteLength(body)} "${q(req.headers.referer)}" "${q(req.headers['user-agent'])}"\n`,
-    );
+    send(200, type, body);
   });
 });
 
