@@ -129,12 +129,15 @@ describe('kube-proxy proxier - TCP', () => {
   });
 
   it('an endpoint removed: its open connection is closed, new requests avoid it', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    // Find a kept-alive connection that reached b.
+    // A kept-alive connection that reached b (each agent holds one connection to one backend).
+    let agent: http.Agent | undefined;
     let sock: net.Socket | undefined;
     for (let i = 0; i < 4 && !sock; i++) {
-      const body = await get(ip, 80, { agent });
-      if (body === 'b') sock = (agent.freeSockets[Object.keys(agent.freeSockets)[0]] ?? [])[0] as net.Socket | undefined;
+      const a = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      if ((await get(ip, 80, { agent: a })) === 'b') {
+        agent = a;
+        sock = Object.values(a.freeSockets)[0]?.[0] as net.Socket | undefined;
+      } else a.destroy();
     }
     expect(sock).toBeDefined();
     const closed = new Promise<void>((r) => sock!.once('close', () => r()));
@@ -142,7 +145,7 @@ describe('kube-proxy proxier - TCP', () => {
     setEndpoints('web', [a], PORT);
     await closed;
     expect(Date.now() - t0).toBeLessThan(1000);
-    agent.destroy();
+    agent!.destroy();
     const got = await Promise.all([get(ip, 80), get(ip, 80), get(ip, 80)]);
     expect(got).toEqual(['a', 'a', 'a']);
   });
