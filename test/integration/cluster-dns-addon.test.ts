@@ -7,7 +7,9 @@
  * names through the search list, hosts-file names and host names.
  */
 import { ChildProcess, execFile, spawn } from 'child_process';
+import { promises as dnsPromises } from 'dns';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
 import { Endpoints, Service } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -106,18 +108,21 @@ describe('cluster-dns addon - self-registration', () => {
 describe('cluster-dns addon - a pod process resolves through it', () => {
   it('Service FQDN, short name through the search list, hosts file, localhost and IP literals', async () => {
     const resolvConf = path.join(tmp, 'resolv.conf');
-    fs.writeFileSync(resolvConf, `nameserver ${CLUSTER_DNS_IP}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n`);
+    // corp.example: a node search path outside the zone, which this cluster-dns (no upstream) refuses.
+    fs.writeFileSync(resolvConf, `nameserver ${CLUSTER_DNS_IP}\nsearch default.svc.cluster.local svc.cluster.local cluster.local corp.example\noptions ndots:5\n`);
     const hosts = path.join(tmp, 'hosts');
     fs.writeFileSync(hosts, `127.0.0.1\tlocalhost\n127.64.0.7\tmypod.sub.default.svc.cluster.local\tmypod\n127.64.0.8\tfoo.alias bar\n`);
     const script = `
       const dns = require('dns');
-      const names = ['web.default.svc.cluster.local', 'web', 'web.default', 'kube-dns.kube-system', 'mypod', 'bar', 'localhost', '127.9.9.9', 'nope', 'web.default.svc.cluster.local.'];
+      const names = ['web.default.svc.cluster.local', 'web', 'web.default', 'kube-dns.kube-system', 'mypod', 'bar', 'localhost', '127.9.9.9', 'nope', 'web.default.svc.cluster.local.', 'nope.default.svc.cluster.local', ${JSON.stringify(os.hostname())}];
       Promise.all(names.map((n) => dns.promises.lookup(n, { family: 4 }).then((r) => r.address, (e) => e.code))).then((r) => {
         const out = {};
         names.forEach((n, i) => (out[n] = r[i]));
         process.stdout.write(JSON.stringify(out));
       });`;
     const out = await runWithPreload(script, { KUBEMU_RESOLV_CONF: resolvConf, KUBEMU_HOSTS_FILE: hosts, KUBEMU_DNS_SERVER: `127.0.0.1:${dnsPort}` });
+    // The host's own name: the cluster DNS refuses it (no upstream here), so the host resolver answers it.
+    const hostAnswer = await dnsPromises.lookup(os.hostname(), { family: 4 }).then((r) => r.address, (e: NodeJS.ErrnoException) => e.code);
     expect(out).toEqual({
       'web.default.svc.cluster.local': WEB_IP,
       web: WEB_IP,
@@ -129,6 +134,9 @@ describe('cluster-dns addon - a pod process resolves through it', () => {
       '127.9.9.9': '127.9.9.9',
       nope: 'ENOTFOUND',
       'web.default.svc.cluster.local.': WEB_IP,
+      // Under the cluster domain: the cluster DNS's NXDOMAIN is final, no host fallback.
+      'nope.default.svc.cluster.local': 'ENOTFOUND',
+      [os.hostname()]: hostAnswer,
     });
   });
 

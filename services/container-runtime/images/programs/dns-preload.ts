@@ -208,9 +208,11 @@ export function installPodResolver(opts: { resolvConf: string; hostsFile?: strin
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
           // As res_nsearch: NXDOMAIN and NODATA move on to the next name, SERVFAIL too (remembered);
-          // anything else (REFUSED, a timeout, no server) ends the search.
+          // anything else (a timeout, no server) ends the search. Unlike glibc, REFUSED moves on too:
+          // cluster-dns refuses the names it does not forward (a search suffix of the node's, say),
+          // which says nothing about the next candidate.
           if (code === 'ENODATA') continue;
-          if (code === 'ENOTFOUND') break;
+          if (code === 'ENOTFOUND' || code === 'EREFUSED') break;
           if (code === 'ESERVFAIL') {
             servfail = true;
             break;
@@ -221,8 +223,8 @@ export function installPodResolver(opts: { resolvConf: string; hostsFile?: strin
       }
     }
     const authoritative = underSearchDomain(bare, c.search);
-    if ((stopped === undefined || stopped === 'EREFUSED') && !servfail && !authoritative) return 'fallback';
-    throw lookupError(stopped === undefined && !servfail ? 'ENOTFOUND' : stopped === 'EREFUSED' ? 'ENOTFOUND' : 'EAI_AGAIN', hostname);
+    if (stopped === undefined && !servfail && !authoritative) return 'fallback';
+    throw lookupError(stopped === undefined && !servfail ? 'ENOTFOUND' : 'EAI_AGAIN', hostname);
   };
 
   const lookup = (hostname: string, options: unknown, callback?: unknown): void => {
