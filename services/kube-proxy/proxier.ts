@@ -177,6 +177,7 @@ export class Proxier {
   private readonly ownership: Ownership;
   private nodes: NodeInfo[] = [];
   private timer?: NodeJS.Timeout;
+  private pruner?: NodeJS.Timeout;
   private started = false;
   private stopped = false;
   private lastConflicts = '';
@@ -211,6 +212,11 @@ export class Proxier {
   start(): void {
     this.started = true;
     this.sync();
+    // Expired ClientIP affinities are otherwise only dropped on endpoint changes: bound the memory.
+    this.pruner = setInterval(() => {
+      for (const sp of this.servicePorts.values()) sp.balancer.prune();
+    }, 60000);
+    this.pruner.unref();
   }
 
   /** Notes that the cluster changed: a sync follows within syncDelayMs. Safe to call at any time. */
@@ -226,6 +232,7 @@ export class Proxier {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.pruner);
     this.ownership.stop();
     for (const sp of this.servicePorts.values()) for (const c of sp.allConnections()) c.destroy();
   }
