@@ -317,7 +317,7 @@ export class Kubelet {
       return { requeueAfterMs: 2000 };
     }
 
-    this.ensureDnsFiles(pod, sandbox.status, mem);
+    this.ensureDnsFiles(pod, sandbox.status, sandbox.fresh, mem);
     const changed = await this.syncContainers(pod, current, sandbox.status, podIP, volumes, mem, want);
     if (changed) current = await this.opts.runtime.podState(uid);
     this.probes.sync(pod, podIP, runningInstances(current, sandbox.status.id ?? ''));
@@ -399,12 +399,17 @@ export class Kubelet {
    * remembers their paths for the containers' mounts. A failure to write is logged and leaves the
    * pod with the host's files; it never fails the sync.
    */
-  private ensureDnsFiles(pod: Pod, sandbox: PodSandboxStatus, mem: PodMemory): void {
+  private ensureDnsFiles(pod: Pod, sandbox: PodSandboxStatus, freshSandbox: boolean, mem: PodMemory): void {
     const sandboxId = sandbox.id ?? '';
     const podDir = sandbox.pod_dir ?? '';
     if (!podDir) return;
     const files = { sandboxId, resolvConf: path.join(podDir, 'resolv.conf'), hosts: path.join(podDir, 'etc-hosts') };
-    if (mem.dnsFiles?.sandboxId === sandboxId && fs.existsSync(files.resolvConf) && fs.existsSync(files.hosts)) return;
+    const present = fs.existsSync(files.resolvConf) && fs.existsSync(files.hosts);
+    // Ours for this sandbox, or (a restarted kubelet adopting a running sandbox) written before.
+    if (present && (mem.dnsFiles?.sandboxId === sandboxId || (!mem.dnsFiles && !freshSandbox))) {
+      mem.dnsFiles = files;
+      return;
+    }
     const dns = this.opts.dns;
     const hostResolvConf = dns?.hostResolvConf ?? '/etc/resolv.conf';
     let host: DnsConfig | undefined;
