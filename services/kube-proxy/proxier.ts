@@ -288,7 +288,6 @@ export class Proxier {
       if (route) route.set(entry, sp);
       else this.routes.set(key, new Route(entry, sp, (ip) => clientNodeOf(this.nodes, ip, nodeName)));
     }
-    for (const key of [...this.routes.keys()]) if (!map.entries.has(key)) this.routes.delete(key);
 
     // Connections to endpoints that went away: cut now, new connections already avoid them.
     for (const c of cut) c.destroy();
@@ -300,6 +299,8 @@ export class Proxier {
       wanted.set(key, preferred);
     }
     this.ownership.setWanted(wanted);
+    // After setWanted, so that the release of an address is still logged with its Service.
+    for (const key of [...this.routes.keys()]) if (!map.entries.has(key)) this.routes.delete(key);
   }
 
   private countersFor(service: string): ServiceCounters {

@@ -423,4 +423,21 @@ describe('kube-proxy - failover', () => {
     const victimIP = nodeIP(NODES.indexOf(victim.node));
     await waitFor('the dead node\'s node port to be served', () => get(victimIP, nodePort), 3000);
   });
+
+  it('SIGTERM: the proxy exits 0, closing its listeners, and the last one serves everything', async () => {
+    const web = await client.get(SERVICE, NS, 'web');
+    const alive = proxies.filter((p) => p.proc.running);
+    expect(alive.length).toBeGreaterThanOrEqual(2);
+    const [stopping, last] = alive;
+    const exit = await stopping.proc.stop();
+    expect(exit?.code).toBe(0);
+    const t0 = Date.now();
+    await waitFor('the last proxy to serve the ClusterIP', () => get(web.spec!.clusterIP!, 80, { timeoutMs: 1000 }), 3000, { intervalMs: 10 });
+    expect(Date.now() - t0).toBeLessThan(1500);
+    const held = await waitFor('every web address on the last proxy', async () => {
+      const kinds = (await proxiesOf(last)).filter((h) => h.service === 'default/web').map((h) => h.kind);
+      return kinds.length === 4 && kinds.sort();
+    }, 3000);
+    expect(held).toEqual(['ClusterIP', 'NodePort', 'NodePort', 'NodePort']);
+  });
 });
