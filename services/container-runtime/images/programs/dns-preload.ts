@@ -175,10 +175,14 @@ export function installPodResolver(opts: { resolvConf: string; hostsFile?: strin
   const hosts = new FileCache(opts.hostsFile, parseHosts, new Map<string, string[]>());
   const override = serverOverride(opts.servers);
 
+  // One resolver (c-ares channel) per version of the file, not one per lookup.
+  let cached: { conf: ResolvConf; resolver: dns.Resolver } | undefined;
   const resolverFor = (c: ResolvConf): dns.Resolver => {
-    const r = new dns.Resolver({ timeout: c.timeout * 1000, tries: c.attempts });
-    r.setServers(override.length > 0 ? override : c.nameservers);
-    return r;
+    if (cached?.conf === c) return cached.resolver;
+    const resolver = new dns.Resolver({ timeout: c.timeout * 1000, tries: c.attempts });
+    resolver.setServers(override.length > 0 ? override : c.nameservers);
+    cached = { conf: c, resolver };
+    return resolver;
   };
   const query = (r: dns.Resolver, name: string, family: 4 | 6): Promise<string[]> =>
     new Promise((resolve, reject) => {
