@@ -14,7 +14,7 @@ import { publishClusterDns, publishSettingsFromEnv } from './addon';
 
 /**
  * cluster-dns (CoreDNS's role): follows Services, Endpoints and Pods and answers DNS for
- * KUBEMU_DNS_ZONE (default cluster.local) over UDP and TCP on KUBEMU_DNS_LISTEN (default
+ * KUBEMU_DNS_ZONE (default KUBEMU_CLUSTER_DOMAIN, the kubelets' setting, else cluster.local) over UDP and TCP on KUBEMU_DNS_LISTEN (default
  * 127.0.0.1:53 as root, 127.0.0.1:1053 otherwise). Names outside the zone are forwarded to
  * KUBEMU_DNS_UPSTREAMS (host:port,...; default the nameservers of /etc/resolv.conf; "none" answers
  * them REFUSED). KUBEMU_DNS_PODS: insecure (default, as CoreDNS's default Corefile), verified (follows
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
 
   const resolver = new ClusterDnsResolver(
     { services, endpoints, pods },
-    { zone: process.env.KUBEMU_DNS_ZONE || DEFAULT_ZONE, ttl: Number(process.env.KUBEMU_DNS_TTL || DEFAULT_TTL), pods: podsMode },
+    { zone: process.env.KUBEMU_DNS_ZONE || process.env.KUBEMU_CLUSTER_DOMAIN || DEFAULT_ZONE, ttl: Number(process.env.KUBEMU_DNS_TTL || DEFAULT_TTL), pods: podsMode },
   );
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const listen = process.env.KUBEMU_DNS_LISTEN || `127.0.0.1:${isRoot ? 53 : 1053}`;
