@@ -103,6 +103,15 @@ export function parseIPv4(ip: string | undefined): number | undefined {
   return n;
 }
 
+/**
+ * Whether `ip` is an IPv4 address a Service may be served on: a dotted quad that is not 0.0.0.0
+ * (binding it would take the port on every address), broadcast or multicast.
+ */
+export function isServiceIP(ip: string | undefined): ip is string {
+  const n = parseIPv4(ip);
+  return n !== undefined && n !== 0 && n < 0xe0000000;
+}
+
 /** Parses an IPv4 CIDR a.b.c.d/n (0 ≤ n ≤ 32; host bits masked off); undefined when it is not one. */
 export function parseCidr(text: string | undefined): Cidr | undefined {
   if (!text || typeof text !== 'string') return undefined;
@@ -203,7 +212,7 @@ export function buildServiceMap(
   const entries = new Map<string, ListenEntry>();
   const servicePorts = new Map<string, ServicePortInfo>();
   const conflicts: string[] = [];
-  const nodeIPs = nodes.filter((n) => n.name && n.internalIP && cidrContains(nodeCidr, n.internalIP));
+  const nodeIPs = nodes.filter((n) => n.name && isServiceIP(n.internalIP) && cidrContains(nodeCidr, n.internalIP));
   const sorted = [...services].sort((a, b) => (serviceKey(a) < serviceKey(b) ? -1 : serviceKey(a) > serviceKey(b) ? 1 : 0));
 
   const add = (ip: string, port: number, kind: ListenKind, sp: ServicePortInfo, scope: EndpointScope, nodeName?: string) => {
@@ -232,8 +241,8 @@ export function buildServiceMap(
     const internalLocal = spec.internalTrafficPolicy === 'Local';
     const externalLocal = spec.externalTrafficPolicy === 'Local';
     const wantNodePorts = type === 'NodePort' || (type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
-    const lbIPs = type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i?.ip ?? '').filter((ip) => parseIPv4(ip) !== undefined) : [];
-    const externalIPs = (spec.externalIPs ?? []).filter((ip) => parseIPv4(ip) !== undefined);
+    const lbIPs = type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i?.ip ?? '').filter(isServiceIP) : [];
+    const externalIPs = (spec.externalIPs ?? []).filter(isServiceIP);
 
     for (const p of spec.ports ?? []) {
       if (!p) continue;
@@ -254,7 +263,7 @@ export function buildServiceMap(
       servicePorts.set(sp.id, sp);
       if (sp.endpoints.length === 0) continue;
 
-      if (parseIPv4(clusterIP) !== undefined) add(clusterIP, p.port, 'ClusterIP', sp, internalLocal ? { kind: 'clientNode' } : { kind: 'all' });
+      if (isServiceIP(clusterIP)) add(clusterIP, p.port, 'ClusterIP', sp, internalLocal ? { kind: 'clientNode' } : { kind: 'all' });
       for (const ip of externalIPs) add(ip, p.port, 'ExternalIP', sp, { kind: 'all' });
       if (wantNodePorts && validPort(p.nodePort)) {
         for (const n of nodeIPs) {

@@ -14,6 +14,8 @@ export const DEFAULT_UDP_IDLE_MS = 30000;
 /** Datagrams kept per session while its upstream connects; more are dropped (UDP may drop). */
 const MAX_PENDING = 64;
 
+const dropOnError = () => undefined;
+
 class UdpSession implements TrackedConnection {
   lastUsed: number;
   owner?: unknown;
@@ -110,7 +112,8 @@ export function listenUdp(
         up.on('error', () => session.destroy());
         up.on('message', (reply) => {
           session.lastUsed = Date.now();
-          if (!closed) server.send(reply, rinfo.port, rinfo.address);
+          // With a callback a failed reply is dropped (as UDP may) instead of failing the listener.
+          if (!closed) server.send(reply, rinfo.port, rinfo.address, dropOnError);
         });
         target.opened(session);
         try {

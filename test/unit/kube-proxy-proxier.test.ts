@@ -166,6 +166,22 @@ describe('kube-proxy proxier - TCP', () => {
     setEndpoints('web', [a, b], PORT);
     await until('the ClusterIP to open again', () => get(ip, 80).then(Boolean), 2000);
   });
+
+  it('connections closed by both sides are no longer tracked (half-close propagated)', async () => {
+    await Promise.all(Array.from({ length: 5 }, () => get(ip, 80)));
+    await until('no active connections', async () => proxier.serviceCounters().get('default/web')?.active === 0, 3000);
+    // A client that half-closes right after its request still gets the whole answer.
+    const body = await new Promise<string>((resolve, reject) => {
+      const s = net.connect({ host: ip, port: 80 }, () => s.end('GET / HTTP/1.0\r\n\r\n'));
+      let data = '';
+      s.setEncoding('utf8');
+      s.on('data', (d) => (data += d));
+      s.on('end', () => resolve(data));
+      s.on('error', reject);
+    });
+    expect(body).toMatch(/^HTTP\/1\.[01] 200[\s\S]*\r\n\r\n[ab]$/);
+    await until('no active connections', async () => proxier.serviceCounters().get('default/web')?.active === 0, 3000);
+  });
 });
 
 describe('kube-proxy proxier - internalTrafficPolicy Local', () => {

@@ -65,8 +65,8 @@ describe('kube-proxy servicemap - Service types', () => {
       ],
     },
     {
-      name: 'ClusterIP with externalIPs',
-      svc: { metadata: meta('web'), spec: { clusterIP: '127.130.0.10', externalIPs: ['127.140.0.1', 'bogus'], ports: [webPorts[0]] } },
+      name: 'ClusterIP with externalIPs (never the wildcard, broadcast or multicast)',
+      svc: { metadata: meta('web'), spec: { clusterIP: '127.130.0.10', externalIPs: ['127.140.0.1', 'bogus', '0.0.0.0', '239.1.1.1', '255.255.255.255'], ports: [webPorts[0]] } },
       want: [
         'TCP/127.130.0.10:80 ClusterIP default/web:http/TCP -> 127.10.0.5:8080,127.11.0.5:8080 all',
         'TCP/127.140.0.1:80 ExternalIP default/web:http/TCP -> 127.10.0.5:8080,127.11.0.5:8080 all',
