@@ -29,13 +29,45 @@ const NODE = resourceForCase('node');
 const NS = 'default';
 
 const rnd = (lo: number, hi: number) => lo + Math.floor(Math.random() * (hi - lo + 1));
-const B = rnd(100, 250);
-const NODE_NET = `127.1.${B}`;
-const POD_NET = `127.${rnd(64, 127)}.${rnd(0, 255)}`;
-// A /24 for ClusterIPs and another for LoadBalancer IPs, inside 127.130-127.253 (never a hand-started cluster's).
-const SVC_OCTET = rnd(130, 253);
-const SERVICE_CIDR = `127.${SVC_OCTET}.${rnd(0, 127)}.0/24`;
-const LB_CIDR = `127.${SVC_OCTET}.${rnd(128, 255)}.0/24`;
+
+/** The /24s ("127.x.y") with a socket bound in them now (IPv4 TCP and UDP), from /proc/net. */
+function busySlash24s(): Set<string> {
+  const busy = new Set<string>();
+  for (const f of ['/proc/net/tcp', '/proc/net/udp']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const hex = /^\s*\d+:\s*([0-9A-F]{8}):/i.exec(line)?.[1];
+      if (!hex) continue;
+      const n = parseInt(hex, 16); // little-endian: the first octet is the low byte
+      busy.add(`${n & 255}.${(n >>> 8) & 255}.${(n >>> 16) & 255}`);
+    }
+  }
+  return busy;
+}
+
+/** A random "127.a.b" with a in [lo, hi] and nothing bound in it (and not in `avoid`). */
+function unusedSlash24(lo: number, hi: number, avoid: string[] = [], b: [number, number] = [0, 255]): string {
+  const busy = busySlash24s();
+  for (let i = 0; i < 1000; i++) {
+    const net = `127.${rnd(lo, hi)}.${rnd(b[0], b[1])}`;
+    if (!busy.has(net) && !avoid.includes(net)) return net;
+  }
+  throw new Error('no unused /24 found');
+}
+
+const NODE_NET = unusedSlash24(1, 1, [], [100, 250]);
+const POD_NET = unusedSlash24(64, 127);
+// A /24 for ClusterIPs and another for LoadBalancer IPs, inside 127.130-127.253 and unused now,
+// so that a hand-started or e2e cluster's Services never share an address with ours.
+const SVC_NET = unusedSlash24(130, 253);
+const LB_NET = unusedSlash24(130, 253, [SVC_NET]);
+const SERVICE_CIDR = `${SVC_NET}.0/24`;
+const LB_CIDR = `${LB_NET}.0/24`;
 const NODES = ['kp-1', 'kp-2', 'kp-3'];
 const nodeIP = (i: number) => `${NODE_NET}.${i + 1}`;
 /** Node i's pods: POD_NET.(64i+1 ...) in a /26 each. */
@@ -207,7 +239,7 @@ describe('kube-proxy - TCP Services', () => {
 
   it('ClusterIP: requests reach every backend, round robin', async () => {
     const ip = web.spec!.clusterIP!;
-    expect(ip.startsWith(SERVICE_CIDR.split('.').slice(0, 3).join('.'))).toBe(true);
+    expect(ip.startsWith(`${SVC_NET}.`)).toBe(true);
     await waitFor('the ClusterIP to answer', () => get(ip, 80).then(Boolean), 10000, { detail: logTail });
     const got = await Promise.all(Array.from({ length: 6 }, () => get(ip, 80)));
     expect(got.sort()).toEqual(['web-0', 'web-0', 'web-1', 'web-1', 'web-2', 'web-2']);
