@@ -62,6 +62,8 @@ export class IngressProxy {
   private readonly positions = new Map<string, number>();
   private readonly requestIdPrefix = crypto.randomBytes(8).toString('hex');
   private requestSeq = 0;
+  /** Client and upstream sockets of established tunnels: servers do not track them after the upgrade. */
+  private readonly tunnels = new Set<net.Socket>();
   private httpServer?: http.Server;
   private httpsServer?: https.Server;
   private httpPort = 0;
@@ -131,6 +133,7 @@ export class IngressProxy {
         // Connections still busy get a moment, then go.
         setTimeout(() => s.closeAllConnections(), 2000).unref();
       });
+    for (const s of this.tunnels) s.destroy();
     await Promise.all([closeOne(this.httpServer), closeOne(this.httpsServer)]);
     this.agent.destroy();
   }
@@ -347,6 +350,9 @@ export class IngressProxy {
         socket.write(headerText + '\r\n');
         if (upstreamHead.length) socket.write(upstreamHead);
         if (head.length) upstreamSocket.write(head);
+        this.tunnels.add(socket).add(upstreamSocket);
+        socket.once('close', () => this.tunnels.delete(socket));
+        upstreamSocket.once('close', () => this.tunnels.delete(upstreamSocket));
         upstreamSocket.on('error', () => socket.destroy());
         socket.on('error', () => upstreamSocket.destroy());
         socket.on('close', () => upstreamSocket.destroy());
