@@ -10,6 +10,7 @@ import { performance } from 'perf_hooks';
 import { Endpoints, Node, Service } from '../lib/generated/kubemu/core/v1/core';
 import { Logger } from '../lib/log';
 import { Balancer } from './balancer';
+import { WildcardPortCache } from './hostports';
 import { BindResult, Ownership, rendezvousOwner } from './ownership';
 import { buildServiceMap, Cidr, cidrContains, clientNodeOf, Endpoint, ListenEntry, NodeInfo, nodeInfo, parseIPv4, Protocol, ServicePortInfo } from './servicemap';
 import { listenTcp, ProxyTarget, TrackedConnection } from './tcpproxy';
@@ -181,6 +182,8 @@ export class Proxier {
   private started = false;
   private stopped = false;
   private lastConflicts = '';
+  private readonly wildcards = new WildcardPortCache();
+  private readonly wildcardWarned = new Set<string>();
   /** Completed syncs. */
   syncCount = 0;
   /** Duration of the last sync in seconds, and their sum (for the metrics). */
@@ -300,7 +303,11 @@ export class Proxier {
     }
     this.ownership.setWanted(wanted);
     // After setWanted, so that the release of an address is still logged with its Service.
-    for (const key of [...this.routes.keys()]) if (!map.entries.has(key)) this.routes.delete(key);
+    for (const key of [...this.routes.keys()]) {
+      if (map.entries.has(key)) continue;
+      this.routes.delete(key);
+      this.wildcardWarned.delete(key);
+    }
   }
 
   private countersFor(service: string): ServiceCounters {
@@ -317,8 +324,19 @@ export class Proxier {
       this.opts.log.warn('a held service address failed', { address: key, err: err.message });
       this.ownership.lost(key);
     };
-    if (protocol === 'UDP') return listenUdp(ip, port, route, onLost, { idleMs: this.opts.udpIdleMs ?? DEFAULT_UDP_IDLE_MS, log: this.opts.log });
-    return listenTcp(ip, port, route, onLost, this.opts.log);
+    const result =
+      protocol === 'UDP' ? listenUdp(ip, port, route, onLost, { idleMs: this.opts.udpIdleMs ?? DEFAULT_UDP_IDLE_MS, log: this.opts.log }) : listenTcp(ip, port, route, onLost, this.opts.log);
+    return result.then((res) => {
+      if (!res.ok && res.code === 'EADDRINUSE' && !this.wildcardWarned.has(key) && this.wildcards.has(protocol, port)) {
+        this.wildcardWarned.add(key);
+        this.opts.log.warn('a host process is bound to the wildcard address on this port: no kube-proxy can serve the Service address', {
+          address: key,
+          service: route.entry.servicePort.service,
+          wildcard: `0.0.0.0:${port}/${protocol}`,
+        });
+      }
+      return res;
+    });
   }
 
   /** What this process holds now, sorted by address. */

@@ -43,6 +43,9 @@ const nodes: Node[] = [
   { metadata: { name: 'n2' }, spec: { podCIDR: `${POD_NET}.128/25` }, status: { addresses: [{ type: 'InternalIP', address: `${NODE_NET}.2` }], conditions: [{ type: 'Ready', status: 'True' }] } },
 ];
 let proxier: Proxier;
+const warnings: string[] = [];
+const baseLog = logger('kube-proxy-test');
+const log = { ...baseLog, warn: (msg: string, fields?: Record<string, unknown>) => (warnings.push(msg), baseLog.warn(msg, fields)) };
 const backends: Array<http.Server | dgram.Socket> = [];
 
 function get(host: string, port: number, opts: { localAddress?: string; agent?: http.Agent } = {}): Promise<string> {
@@ -93,7 +96,7 @@ beforeAll(async () => {
     standbyDelayMs: 0,
     retryMs: 50,
     udpIdleMs: 300,
-    log: logger('kube-proxy-test'),
+    log,
   });
   proxier.start();
 });
@@ -231,6 +234,24 @@ describe('kube-proxy proxier - UDP', () => {
       await until('the idle UDP session to close', async () => proxier.serviceCounters().get('default/echo')?.active === 0, 3000);
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('kube-proxy proxier - a host wildcard listener', () => {
+  it('is reported once per address: no proxy can bind the port', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '0.0.0.0', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      services.push({ metadata: { name: 'blocked', namespace: 'default' }, spec: { clusterIP: `${SVC_NET}.13`, ports: [{ name: 'http', port }] } });
+      setEndpoints('blocked', [{ ip: `${POD_NET}.10`, node: 'n1' }], PORT);
+      await until('the wildcard warning', async () => warnings.some((w) => w.includes('wildcard')));
+      await sleep(300); // several retries
+      expect(warnings.filter((w) => w.includes('wildcard'))).toHaveLength(1);
+      expect(proxier.proxies().some((p) => p.service === 'default/blocked')).toBe(false);
+    } finally {
+      blocker.close();
     }
   });
 });
