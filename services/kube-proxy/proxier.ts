@@ -265,7 +265,9 @@ export class Proxier {
       if (!self) nodes.push({ name: nodeName, internalIP: this.opts.nodeIP, podCIDRs: [], ready: false });
       else if (!self.internalIP) self.internalIP = this.opts.nodeIP;
     }
-    this.nodes = nodes;
+    // Clients live on real nodes only (simulated ones outside the node range run no processes);
+    // keeping them out bounds the per-connection lookup of internalTrafficPolicy Local.
+    this.nodes = nodes.filter((n) => n.internalIP && cidrContains(nodeCidr, n.internalIP));
     const map = buildServiceMap(source.services(), (k) => source.endpoints(k), nodes, nodeCidr);
     const conflicts = map.conflicts.join('; ');
     if (conflicts && conflicts !== this.lastConflicts) this.opts.log.warn('service addresses claimed twice; the first service (by name) is served', { conflicts: map.conflicts });
