@@ -184,6 +184,8 @@ export class Proxier {
   private lastConflicts = '';
   private readonly wildcards = new WildcardPortCache();
   private readonly wildcardWarned = new Set<string>();
+  private readonly rendezvous = new Map<string, string>();
+  private ownersSig = '';
   /** Completed syncs. */
   syncCount = 0;
   /** Duration of the last sync in seconds, and their sum (for the metrics). */
@@ -298,9 +300,21 @@ export class Proxier {
     for (const c of cut) c.destroy();
 
     const owners = nodes.filter((n) => n.ready && n.internalIP && cidrContains(nodeCidr, n.internalIP)).map((n) => n.name).sort();
+    // Hashing every address at every sync adds up with many addresses: remember the choices while the owner set stays.
+    const ownersSig = owners.join(',');
+    if (ownersSig !== this.ownersSig) {
+      this.ownersSig = ownersSig;
+      this.rendezvous.clear();
+    }
     const wanted = new Map<string, boolean>();
     for (const [key, entry] of map.entries) {
-      const preferred = entry.kind === 'NodePort' ? entry.nodeName === nodeName : rendezvousOwner(key, owners) === nodeName;
+      let preferred: boolean;
+      if (entry.kind === 'NodePort') preferred = entry.nodeName === nodeName;
+      else {
+        let owner = this.rendezvous.get(key);
+        if (owner === undefined) this.rendezvous.set(key, (owner = rendezvousOwner(key, owners) ?? ''));
+        preferred = owner === nodeName;
+      }
       wanted.set(key, preferred);
     }
     this.ownership.setWanted(wanted);
@@ -309,6 +323,7 @@ export class Proxier {
       if (map.entries.has(key)) continue;
       this.routes.delete(key);
       this.wildcardWarned.delete(key);
+      this.rendezvous.delete(key);
     }
   }
 
