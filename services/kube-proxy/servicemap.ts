@@ -187,7 +187,7 @@ export function readyEndpoints(ep: Endpoints | undefined, portName: string, prot
 }
 
 function serviceKey(s: Service): string {
-  return `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`;
+  return `${s?.metadata?.namespace ?? ''}/${s?.metadata?.name ?? ''}`;
 }
 
 /**
@@ -213,7 +213,9 @@ export function buildServiceMap(
   const servicePorts = new Map<string, ServicePortInfo>();
   const conflicts: string[] = [];
   const nodeIPs = nodes.filter((n) => n.name && isServiceIP(n.internalIP) && cidrContains(nodeCidr, n.internalIP));
-  const sorted = [...services].sort((a, b) => (serviceKey(a) < serviceKey(b) ? -1 : serviceKey(a) > serviceKey(b) ? 1 : 0));
+  const sorted = services
+    .map((svc) => ({ svc, key: serviceKey(svc) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const add = (ip: string, port: number, kind: ListenKind, sp: ServicePortInfo, scope: EndpointScope, nodeName?: string) => {
     const key = `${sp.protocol}/${ip}:${port}`;
@@ -225,7 +227,7 @@ export function buildServiceMap(
     entries.set(key, { key, ip, port, protocol: sp.protocol, kind, servicePort: sp, scope, ...(nodeName ? { nodeName } : {}) });
   };
 
-  for (const svc of sorted) {
+  for (const { svc, key } of sorted) {
     const spec = svc?.spec;
     if (!spec || !svc.metadata?.name) continue;
     const type = spec.type || 'ClusterIP';
@@ -233,7 +235,6 @@ export function buildServiceMap(
     if (type !== 'ClusterIP' && type !== 'NodePort' && type !== 'LoadBalancer') continue;
     const clusterIP = spec.clusterIP ?? '';
     if (clusterIP === 'None') continue;
-    const key = serviceKey(svc);
     const ep = endpointsOf(key);
     const affinity = spec.sessionAffinity === 'ClientIP';
     const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
