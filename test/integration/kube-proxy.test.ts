@@ -410,6 +410,8 @@ describe('kube-proxy - robustness', () => {
     for (const p of proxies) {
       expect(p.proc.running).toBe(true);
       expect((await statusGet(p, '/healthz')).code).toBe(200);
+      // No sync failed, no handler threw.
+      expect(fs.readFileSync(p.proc.logFile, 'utf8')).not.toContain('"level":"error"');
     }
     const odd = await client.get(SERVICE, NS, 'odd');
     expect(await get(odd.spec!.clusterIP!, 80)).toBe('web-0');
