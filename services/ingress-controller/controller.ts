@@ -6,6 +6,8 @@
  * namespace/name with reconcile(key) writing status.loadBalancer only when it differs.
  */
 import { ApiClient } from '../lib/apiclient';
+import { isReason } from '../lib/errors';
+import { Service } from '../lib/generated/kubemu/core/v1/core';
 import { EventRecorder } from '../lib/events';
 import { Informer } from '../lib/informer';
 import { Logger } from '../lib/log';
@@ -70,6 +72,7 @@ export class IngressController {
     return this.table;
   }
 
+  /** Builds the first routing table and follows changes. Status is written only after startStatus. */
   start(): void {
     const { ingresses, ingressClasses, services, endpoints, secrets } = this.opts.informers;
     this.updateAddress();
@@ -100,9 +103,21 @@ export class IngressController {
       if (this.table && [...this.table.tls.values()].some((t) => t.secret === key)) this.scheduleRebuild();
     };
     secrets.addHandlers({ onAdd: (s) => secretChanged(objectKey(s)), onUpdate: (_, s) => secretChanged(objectKey(s)), onDelete: (s) => secretChanged(objectKey(s)) });
-    this.stopWorkers = runWorkers(this.queue, 2, (key) => this.reconcileStatus(key), (key, err) =>
-      this.opts.log.warn('could not update ingress status', { ingress: key, err: (err as Error).message }),
-    );
+  }
+
+  /**
+   * Starts writing Ingress status. `service` is the controller Service as just created or read
+   * (the informer may not have it yet): its address is published until the informer has it, so the
+   * first writes do not carry the fallback address for a moment.
+   */
+  startStatus(service?: Service): void {
+    if (!this.opts.informers.services.get(this.opts.publishService) && service) this.setAddress(publishedAddress(service, this.opts.fallbackIP));
+    this.stopWorkers = runWorkers(this.queue, 2, (key) => this.reconcileStatus(key), (key, err) => {
+      // A conflict only means our cache was behind our own write: the retry reads the new version.
+      const level = isReason(err, 'Conflict') ? 'debug' : 'warn';
+      this.opts.log[level]('could not update ingress status', { ingress: key, err: (err as Error).message });
+    });
+    this.enqueueAll();
   }
 
   async stop(): Promise<void> {
@@ -111,6 +126,7 @@ export class IngressController {
 
   private ingressChanged(ing: Ingress): void {
     this.scheduleRebuild();
+    // Queued before startStatus too: the workers take the backlog when they start.
     this.queue.add(objectKey(ing));
     const { informers, className } = this.opts;
     if (!servesIngress(ing, className, informers.ingressClasses.list())) return;
@@ -134,7 +150,10 @@ export class IngressController {
   private updateAddress(): boolean {
     const [ns, name] = this.opts.publishService.split('/');
     const svc = this.opts.informers.services.get(`${ns}/${name}`);
-    const next = publishedAddress(svc, this.opts.fallbackIP);
+    return this.setAddress(publishedAddress(svc, this.opts.fallbackIP));
+  }
+
+  private setAddress(next: IngressLoadBalancerIngress): boolean {
     if (next.ip === this.address.ip && next.hostname === this.address.hostname) return false;
     this.address = next;
     if (!this.published.some((p) => p.ip === next.ip && p.hostname === next.hostname)) this.published.push(next);

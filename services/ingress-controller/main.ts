@@ -99,7 +99,8 @@ async function main(): Promise<void> {
   const httpsPort = await proxy.listenHttps(httpsListen.host, httpsListen.port);
   log.info('proxy listening', { http: `${httpListen.host}:${httpPort}`, https: `${httpsListen.host}:${httpsPort}`, ingressClass: className });
 
-  await ensureAddonService(client, controllerService(publishNs, publishName, httpPort, httpsPort), log);
+  const publishedService = await ensureAddonService(client, controllerService(publishNs, publishName, httpPort, httpsPort), log);
+  controller.startStatus(publishedService);
   const httpIP = advertised(httpListen.host);
   const httpsIP = advertised(httpsListen.host);
   // One subset per address: both ports on one IP, or one each when the listeners differ.
