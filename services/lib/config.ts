@@ -27,7 +27,7 @@ export const DEFAULT_NODE_RESOURCES: NodeResources = { cpu: '4', memory: '8Gi', 
 export interface Profile {
   name: string;
   description: string;
-  topology: { etcdMembers: number; natsServers: number; apiservers: number; schedulers: number; controllerManagers?: number; nodes?: number };
+  topology: { etcdMembers: number; natsServers: number; apiservers: number; schedulers: number; controllerManagers?: number; nodes?: number; dns?: number; ingressControllers?: number };
   timings: Timings;
   /** Every node's capacity (default DEFAULT_NODE_RESOURCES), and per-node overrides by node name. */
   nodeResources?: Partial<NodeResources>;

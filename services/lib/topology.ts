@@ -11,13 +11,16 @@
  *   kube-scheduler-i  health +500+i
  *   container-runtime-node-N  gRPC +600+N-1      kubelet-node-N  gRPC (logs/exec/stats, health) +700+N-1
  *   kube-controller-manager-i  health +800+i
+ *   kube-proxy-node-N  health +900+N-1   status HTTP (healthz, proxies, metrics) +910+N-1
+ *   cluster-dns-i      health +920+i     DNS (UDP and TCP) +930+i
+ *   ingress-controller-i  health +940+i  HTTP +950+i  HTTPS +960+i
  * New components are one row in COMPONENTS below.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_NODE_RESOURCES, NodeResources, Profile, loadProfile, repoRoot } from './config';
-import { podCIDRForNode } from '../container-runtime/network/ipam';
+import { nodeIP, podCIDRForNode } from '../container-runtime/network/ipam';
 
 export const DEFAULT_PORT_BASE = 20000;
 export const DEFAULT_PROFILE = 'demo';
@@ -86,6 +89,7 @@ export interface Topology {
   natsServers: string[];
   apiservers: string[];
   jetstreamReplicas: number;
+  network: ClusterNetwork;
 }
 
 /** Thrown when the environment asks for settings a state folder was not created with. */
@@ -290,6 +294,8 @@ export interface ComponentEnvironment {
   natsServers: string[];
   apiservers: string[];
   jetstreamReplicas: number;
+  /** The cluster's address plan; absent for processes a test starts on its own. */
+  network?: ClusterNetwork;
 }
 
 /** The KUBEMU_* variables of the component `componentId`. */
@@ -302,7 +308,54 @@ export function componentEnv(componentId: string, c: ComponentEnvironment): Reco
     KUBEMU_NATS_SERVERS: c.natsServers.join(','),
     KUBEMU_APISERVERS: c.apiservers.join(','),
     KUBEMU_JETSTREAM_REPLICAS: String(c.jetstreamReplicas),
+    ...(c.network ? networkEnv(c.network) : {}),
   };
+}
+
+/**
+ * A cluster's address plan (all inside 127.0.0.0/8, which Linux routes to the loopback device).
+ * The cluster on the default port base uses the documented plan: node IPs 127.1.0.0/24, Service
+ * ClusterIPs 127.128.0.0/16, LoadBalancer IPs 127.129.0.0/16. Any other cluster (tests, a second
+ * cluster) gets ranges of its own picked by its port-base block (bases 1000 apart never share
+ * ranges), so that two clusters' kube-proxies never listen on the same address.
+ */
+export interface ClusterNetwork {
+  nodeCIDR: string;
+  serviceCIDR: string;
+  loadBalancerCIDR: string;
+  /** The kube-dns Service's ClusterIP: the tenth address of the service range (as 10.96.0.10). */
+  clusterDNS: string;
+  clusterDomain: string;
+}
+
+export function clusterNetwork(settings: Pick<ClusterSettings, 'portBase'>): ClusterNetwork {
+  const block = Math.floor(settings.portBase / 1000);
+  const own = settings.portBase !== DEFAULT_PORT_BASE;
+  const nodeCIDR = own ? `127.1.${1 + (block % 254)}.0/24` : '127.1.0.0/24';
+  const serviceOctet = own ? 130 + 2 * (block % 62) : 128;
+  return {
+    nodeCIDR,
+    serviceCIDR: `127.${serviceOctet}.0.0/16`,
+    loadBalancerCIDR: `127.${serviceOctet + 1}.0.0/16`,
+    clusterDNS: `127.${serviceOctet}.0.10`,
+    clusterDomain: 'cluster.local',
+  };
+}
+
+/** The variables that tell a component the address plan. */
+export function networkEnv(n: ClusterNetwork): Record<string, string> {
+  return {
+    KUBEMU_NODE_CIDR: n.nodeCIDR,
+    KUBEMU_SERVICE_CIDR: n.serviceCIDR,
+    KUBEMU_LOADBALANCER_CIDR: n.loadBalancerCIDR,
+    KUBEMU_CLUSTER_DNS: n.clusterDNS,
+    KUBEMU_CLUSTER_DOMAIN: n.clusterDomain,
+  };
+}
+
+/** The IP of node `index` in the cluster's node range. */
+export function clusterNodeIP(n: ClusterNetwork, index: number): string {
+  return nodeIP(index, { nodeCIDR: n.nodeCIDR });
 }
 
 /** A TypeScript service of this repository, run from dist/ with node. */
@@ -448,6 +501,7 @@ export function kubeletSpec(opts: {
       KUBEMU_NODE_NAME: node,
       KUBEMU_NODE_INDEX: String(opts.index),
       KUBEMU_KUBELET_LISTEN: address,
+      ...(opts.cluster.network ? { KUBEMU_NODE_IP: clusterNodeIP(opts.cluster.network, opts.index) } : {}),
       KUBEMU_RUNTIME_ENDPOINT: opts.runtimeEndpoint,
       KUBEMU_NODE_CPU: opts.resources.cpu,
       KUBEMU_NODE_MEMORY: opts.resources.memory,
@@ -611,7 +665,85 @@ const COMPONENTS: ComponentDef[] = [
     portOffsets: { health: 800 },
     build: (p, ctx) => leaderElectedSpec(p, ctx, 'kube-controller-manager', 'KUBEMU_CONTROLLER_MANAGER_HEALTH_LISTEN'),
   },
-  // Later, one row each: kube-proxy (tier 3), addons (tier 4).
+  {
+    component: 'kube-proxy',
+    tier: 3,
+    count: (p) => p.topology.nodes ?? 0,
+    portOffsets: { health: 900, status: 910 },
+    instanceName: (i) => `kube-proxy-${nodeName(i)}`,
+    build: (p, ctx) => {
+      const address = `${HOST}:${p.ports.health}`;
+      return nodeServiceSpec({
+        name: p.name,
+        component: 'kube-proxy',
+        index: p.index,
+        tier: 3,
+        main: 'services/kube-proxy/main.ts',
+        ports: p.ports,
+        address,
+        env: {
+          ...componentEnv(p.name, ctx.cluster),
+          KUBEMU_NODE_NAME: nodeName(p.index),
+          KUBEMU_NODE_IP: clusterNodeIP(ctx.cluster.network!, p.index),
+          KUBEMU_PROXY_HEALTH_LISTEN: address,
+          KUBEMU_PROXY_STATUS_LISTEN: `${HOST}:${p.ports.status}`,
+        },
+        health: { kind: 'grpc', address },
+        root: ctx.root,
+      });
+    },
+  },
+  {
+    component: 'cluster-dns',
+    tier: 4,
+    count: (p) => p.topology.dns ?? 1,
+    portOffsets: { health: 920, dns: 930 },
+    build: (p, ctx) => {
+      const address = `${HOST}:${p.ports.health}`;
+      return nodeServiceSpec({
+        name: p.name,
+        component: 'cluster-dns',
+        index: p.index,
+        tier: 4,
+        main: 'services/cluster-dns/main.ts',
+        ports: p.ports,
+        address,
+        env: {
+          ...componentEnv(p.name, ctx.cluster),
+          KUBEMU_DNS_LISTEN: `${HOST}:${p.ports.dns}`,
+          KUBEMU_DNS_HEALTH_LISTEN: address,
+        },
+        health: { kind: 'grpc', address },
+        root: ctx.root,
+      });
+    },
+  },
+  {
+    component: 'ingress-controller',
+    tier: 4,
+    count: (p) => p.topology.ingressControllers ?? 1,
+    portOffsets: { health: 940, http: 950, https: 960 },
+    build: (p, ctx) => {
+      const address = `${HOST}:${p.ports.health}`;
+      return nodeServiceSpec({
+        name: p.name,
+        component: 'ingress-controller',
+        index: p.index,
+        tier: 4,
+        main: 'services/ingress-controller/main.ts',
+        ports: p.ports,
+        address,
+        env: {
+          ...componentEnv(p.name, ctx.cluster),
+          KUBEMU_INGRESS_HTTP_LISTEN: `${HOST}:${p.ports.http}`,
+          KUBEMU_INGRESS_HTTPS_LISTEN: `${HOST}:${p.ports.https}`,
+          KUBEMU_INGRESS_HEALTH_LISTEN: address,
+        },
+        health: { kind: 'grpc', address },
+        root: ctx.root,
+      });
+    },
+  },
 ];
 
 /**
@@ -645,6 +777,7 @@ export function buildTopology(settings: ClusterSettings, root: string = repoRoot
     natsServers: (placements.get('nats') ?? []).map((p) => `nats://${HOST}:${p.ports.client}`),
     apiservers: (placements.get('kube-apiserver') ?? []).map((p) => `${HOST}:${p.ports.grpc}`),
     jetstreamReplicas: (placements.get('nats') ?? []).length >= 3 ? 3 : 1,
+    network: clusterNetwork(settings),
   };
   const ctx: BuildContext = { settings: resolved, profile, root, placements, cluster, token: etcdClusterToken(stateDir) };
 
@@ -667,6 +800,7 @@ export function buildTopology(settings: ClusterSettings, root: string = repoRoot
     natsServers: cluster.natsServers,
     apiservers: cluster.apiservers,
     jetstreamReplicas: cluster.jetstreamReplicas,
+    network: cluster.network!,
   };
 }
 

@@ -5,6 +5,8 @@ import {
   SettingsConflictError,
   allPorts,
   buildTopology,
+  clusterNetwork,
+  clusterNodeIP,
   etcdClusterToken,
   natsServerConfig,
   nodePodCIDR,
@@ -14,11 +16,12 @@ import {
 
 const settings = { stateDir: '/tmp/kubemu-topology-unit', portBase: 30000, profile: 'demo' };
 
-test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers, 2 controller-managers and 3 nodes on the documented ports', () => {
+test('topology - the demo profile lays out 3 etcd, 3 nats, 2 apiservers, 2 schedulers, 2 controller-managers, 3 nodes and the addons on the documented ports', () => {
   const t = buildTopology(settings);
   expect(t.processes.map((p) => p.name)).toEqual([
     'etcd-0', 'etcd-1', 'etcd-2', 'nats-0', 'nats-1', 'nats-2', 'kube-apiserver-0', 'kube-apiserver-1', 'kube-scheduler-0', 'kube-scheduler-1',
     'container-runtime-node-1', 'container-runtime-node-2', 'container-runtime-node-3', 'kube-controller-manager-0', 'kube-controller-manager-1', 'kubelet-node-1', 'kubelet-node-2', 'kubelet-node-3',
+    'kube-proxy-node-1', 'kube-proxy-node-2', 'kube-proxy-node-3', 'cluster-dns-0', 'ingress-controller-0',
   ]);
   const byName = new Map(t.processes.map((p) => [p.name, p]));
   expect(byName.get('etcd-2')!.ports).toEqual({ client: 30102, peer: 30112 });
@@ -79,6 +82,11 @@ test('topology - apiservers get the component environment contract', () => {
     KUBEMU_NATS_SERVERS: t.natsServers.join(','),
     KUBEMU_APISERVERS: '127.0.0.1:30300,127.0.0.1:30301',
     KUBEMU_JETSTREAM_REPLICAS: '3',
+    KUBEMU_NODE_CIDR: t.network.nodeCIDR,
+    KUBEMU_SERVICE_CIDR: t.network.serviceCIDR,
+    KUBEMU_LOADBALANCER_CIDR: t.network.loadBalancerCIDR,
+    KUBEMU_CLUSTER_DNS: t.network.clusterDNS,
+    KUBEMU_CLUSTER_DOMAIN: 'cluster.local',
     KUBEMU_APISERVER_LISTEN: '127.0.0.1:30300',
   });
   expect(api.health).toEqual({ kind: 'grpc', address: '127.0.0.1:30300' });
@@ -114,4 +122,37 @@ test('topology - a state folder pins its port base and profile', () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('topology - each cluster has its own node, Service and LoadBalancer ranges, and every component is told them', () => {
+  expect(clusterNetwork({ portBase: 20000 })).toEqual({
+    nodeCIDR: '127.1.0.0/24',
+    serviceCIDR: '127.128.0.0/16',
+    loadBalancerCIDR: '127.129.0.0/16',
+    clusterDNS: '127.128.0.10',
+    clusterDomain: 'cluster.local',
+  });
+  // Port bases 1000 apart (as the test harness hands them out) never share a range.
+  const nets = [21000, 22000, 23000, 31000, 65000].map((portBase) => clusterNetwork({ portBase }));
+  for (const key of ['nodeCIDR', 'serviceCIDR', 'loadBalancerCIDR'] as const) expect(new Set([...nets.map((n) => n[key]), clusterNetwork({ portBase: 20000 })[key]]).size).toBe(6);
+  for (const n of nets) {
+    expect(n.serviceCIDR).toMatch(/^127\.(1[3-9]\d|2[0-4]\d|25[0-3])\.0\.0\/16$/);
+    expect(Number(n.loadBalancerCIDR.split('.')[1])).toBe(Number(n.serviceCIDR.split('.')[1]) + 1);
+  }
+  const t = buildTopology(settings);
+  const byName = new Map(t.processes.map((p) => [p.name, p]));
+  const net = clusterNetwork(settings);
+  expect(t.network).toEqual(net);
+  expect(byName.get('kube-apiserver-0')!.env.KUBEMU_SERVICE_CIDR).toBe(net.serviceCIDR);
+  expect(byName.get('kube-apiserver-0')!.env.KUBEMU_LOADBALANCER_CIDR).toBe(net.loadBalancerCIDR);
+  expect(byName.get('kubelet-node-2')!.env.KUBEMU_NODE_IP).toBe(clusterNodeIP(net, 1));
+  expect(byName.get('kubelet-node-2')!.env.KUBEMU_CLUSTER_DNS).toBe(net.clusterDNS);
+  expect(byName.get('kube-proxy-node-2')!.env.KUBEMU_NODE_IP).toBe(clusterNodeIP(net, 1));
+  expect(byName.get('kube-proxy-node-2')!.env.KUBEMU_NODE_NAME).toBe('node-2');
+  expect(byName.get('kube-proxy-node-2')!.ports).toEqual({ health: 30901, status: 30911 });
+  expect(byName.get('cluster-dns-0')!.env.KUBEMU_DNS_LISTEN).toBe('127.0.0.1:30930');
+  expect(byName.get('ingress-controller-0')!.ports).toEqual({ health: 30940, http: 30950, https: 30960 });
+  // kube-proxies start with the kubelets, the addons after them.
+  expect(byName.get('kube-proxy-node-1')!.tier).toBe(byName.get('kubelet-node-1')!.tier);
+  expect(byName.get('cluster-dns-0')!.tier).toBeGreaterThan(byName.get('kube-proxy-node-1')!.tier);
 });
