@@ -233,16 +233,19 @@ export class IngressProxy {
       piped = true;
       req.pipe(proxyReq);
     };
+    const bodyless = isBodyless(req);
+    // Without a body there is nothing to hold back: headers go out in one write, no pipe.
+    if (bodyless) proxyReq.end();
     proxyReq.on('socket', (socket: net.Socket) => {
       // Hold the body until the connection exists, so a refused connection can be retried.
       if ((socket as net.Socket & { connecting?: boolean }).connecting) {
         socket.once('connect', () => {
           connected = true;
-          pipeBody();
+          if (!bodyless) pipeBody();
         });
       } else {
         connected = true;
-        pipeBody();
+        if (!bodyless) pipeBody();
       }
     });
     proxyReq.on('timeout', () => {
@@ -260,7 +263,7 @@ export class IngressProxy {
       proxyRes.on('error', () => res.destroy());
     });
     proxyReq.on('error', (err: NodeJS.ErrnoException) => {
-      const reusedDead = proxyReq.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent && isBodyless(req);
+      const reusedDead = proxyReq.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent && bodyless;
       if (!retried && !res.headersSent && (!connected || reusedDead) && err.code !== 'UPSTREAM_TIMEOUT') {
         // nginx proxy_next_upstream error: one more try on another endpoint.
         this.stats.retries++;
