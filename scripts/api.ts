@@ -83,10 +83,15 @@ async function main(argv: string[]): Promise<number> {
       case 'create':
       case 'update': {
         const json = readObject(flags.get('f'));
-        const info = infoForObject(json);
-        const obj = info.codec.fromJSON(json) as KubeObject;
-        if (info.namespaced) (obj.metadata ??= {}).namespace ||= ns;
-        print(info, command === 'create' ? await client.create(info, obj as never) : await client.update(info, obj as never));
+        // A List (as kubectl accepts) is its items, in order.
+        const list = json as KubeObject & { items?: unknown };
+        const items = json.kind === 'List' && Array.isArray(list.items) ? (list.items as KubeObject[]) : [json];
+        for (const item of items) {
+          const info = infoForObject(item);
+          const obj = info.codec.fromJSON(item) as KubeObject;
+          if (info.namespaced) (obj.metadata ??= {}).namespace ||= ns;
+          print(info, command === 'create' ? await client.create(info, obj as never) : await client.update(info, obj as never));
+        }
         return 0;
       }
       case 'patch': {
