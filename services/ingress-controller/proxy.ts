@@ -76,16 +76,17 @@ export class IngressProxy {
     this.log = opts.log;
   }
 
+  /** Swaps the routing table; round-robin positions of backends still routed to are kept. */
   setTable(table: RoutingTable): void {
     this.table = table;
-    for (const key of [...this.positions.keys()]) if (!this.tableHas(key)) this.positions.delete(key);
-  }
-
-  private tableHas(key: string): boolean {
-    // Cheap enough at rebuild time: tables hold tens to hundreds of backends.
-    const all = [...this.table.hosts.values(), ...this.table.wildcards.values(), ...(this.table.anyHost ? [this.table.anyHost] : [])];
-    if (this.table.defaultBackend?.key === key) return true;
-    return all.some((r) => r.prefixes.some((p) => p.backend.key === key) || [...r.exact.values()].some((p) => p.backend.key === key));
+    const keys = new Set<string>();
+    if (table.defaultBackend) keys.add(table.defaultBackend.key);
+    for (const r of [...table.hosts.values(), ...table.wildcards.values(), ...(table.anyHost ? [table.anyHost] : [])]) {
+      if (r.defaultBackend) keys.add(r.defaultBackend.key);
+      for (const p of r.prefixes) keys.add(p.backend.key);
+      for (const p of r.exact.values()) keys.add(p.backend.key);
+    }
+    for (const key of [...this.positions.keys()]) if (!keys.has(key)) this.positions.delete(key);
   }
 
   /** Binds the plain HTTP listener; resolves with the bound port. Throws on bind failure. */

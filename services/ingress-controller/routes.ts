@@ -12,7 +12,8 @@
  * - Paths: Exact compares the whole path; Prefix (and ImplementationSpecific) compares
  *   '/'-separated elements, a trailing slash ignored. Exact beats Prefix, the longest prefix wins.
  * - Several Ingresses merge; for the same host, path and type the oldest Ingress wins.
- * - The default backend is the oldest served Ingress's spec.defaultBackend.
+ * - Unmatched: the spec.defaultBackend of the oldest Ingress defining the host, else of the
+ *   oldest served Ingress that has one.
  */
 import { Endpoints, Service } from '../lib/generated/kubemu/core/v1/core';
 import { Ingress, IngressBackend, IngressClass } from '../lib/generated/kubemu/networking/v1/networking';
@@ -57,6 +58,11 @@ export interface HostRoutes {
   exact: Map<string, PathRoute>;
   /** Longest path first. */
   prefixes: PathRoute[];
+  /**
+   * For unmatched paths of this host: the spec.defaultBackend of the oldest Ingress defining the
+   * host (ingress-nginx gives each server a root location to its Ingress's default backend).
+   */
+  defaultBackend?: Backend;
 }
 
 /** A TLS host and the Secret (namespace/name) holding its certificate. */
@@ -208,6 +214,7 @@ export function buildRoutingTable(src: RouteSources, className: string): Routing
         routes = table.hosts.get(host);
         if (!routes) table.hosts.set(host, (routes = fresh()));
       }
+      if (!routes.defaultBackend && ing.spec?.defaultBackend) routes.defaultBackend = backendFor(ns, ing.spec.defaultBackend);
       const hasTls = !!host && tlsFor(table.tls, host) !== undefined;
       for (const p of rule.http?.paths ?? []) {
         const backend = backendFor(ns, p.backend);
@@ -287,6 +294,7 @@ export function matchRoute(table: RoutingTable, host: string, path: string): Rou
   routes ??= table.anyHost;
   const route = routes ? matchPaths(routes, path) : undefined;
   if (route) return { kind: 'route', route };
+  if (routes?.defaultBackend) return { kind: 'default', backend: routes.defaultBackend };
   if (table.defaultBackend) return { kind: 'default', backend: table.defaultBackend };
   return { kind: 'none' };
 }

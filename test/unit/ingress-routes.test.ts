@@ -164,6 +164,14 @@ describe('ingress routes - merging and default backend', () => {
     expect(t.ingresses).toEqual(['default/older', 'default/newer']);
   });
 
+  it("a host's unmatched paths go to the defaultBackend of the oldest Ingress defining it", () => {
+    const hostOnly = ing('host-only', [rule('n.com', [['/x', 'Prefix', 'c']])], {}, { creationTimestamp: '2023-01-01T00:00:00Z' });
+    const t = table([older, newer, hostOnly, ing('z', [rule('z.com', [['/x', 'Prefix', 'c']])], { defaultBackend: { service: { name: 'd', port: { number: 80 } } } }, { creationTimestamp: '2025-01-01T00:00:00Z' })]);
+    expect(target(t, 'z.com', '/nothing')).toBe('default:d');
+    expect(target(t, 'n.com', '/nothing')).toBe('default:dflt');
+    expect(target(t, 'other.com', '/')).toBe('default:dflt');
+  });
+
   it('without any defaultBackend unmatched requests get none (404)', () => {
     expect(target(table([ing('x', [rule('a.com', [['/', 'Prefix', 'a']])])]), 'b.com', '/')).toBe('404');
   });
