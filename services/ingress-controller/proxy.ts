@@ -190,14 +190,12 @@ export class IngressProxy {
   private handle(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
     this.stats.requests++;
     const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q >= 0 ? url.slice(0, q) : url;
-    const host = hostOf(req.headers.host);
+    const { host, path } = target(req);
     const match = matchRoute(this.table, host, path);
     if (match.kind === 'none') return this.reply(res, 404);
     if (match.kind === 'route' && match.route.sslRedirect && !secure) {
       this.stats.redirects++;
-      res.writeHead(308, { location: `https://${this.redirectAuthority(req.headers.host ?? host)}${url}`, 'content-length': 0 });
+      res.writeHead(308, { location: `https://${this.redirectAuthority(req.headers.host ?? host)}${originForm(url)}`, 'content-length': 0 });
       res.end();
       return;
     }
@@ -224,7 +222,7 @@ export class IngressProxy {
       host: upstream.ip,
       port: upstream.port,
       method: req.method,
-      path: req.url,
+      path: originForm(req.url ?? '/'),
       headers: this.upstreamHeaders(req, secure, false),
       agent: this.agent,
       timeout: this.timeoutMs,
@@ -264,6 +262,8 @@ export class IngressProxy {
       proxyRes.on('error', () => res.destroy());
     });
     proxyReq.on('error', (err: NodeJS.ErrnoException) => {
+      // The client went away first (we destroyed the upstream request): nothing to answer or retry.
+      if (res.destroyed) return;
       const reusedDead = proxyReq.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent && bodyless;
       if (!retried && !res.headersSent && (!connected || reusedDead) && err.code !== 'UPSTREAM_TIMEOUT') {
         // nginx proxy_next_upstream error: one more try on another endpoint.
@@ -297,8 +297,8 @@ export class IngressProxy {
     this.stats.upgrades++;
     socket.on('error', () => socket.destroy());
     const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const match = matchRoute(this.table, hostOf(req.headers.host), q >= 0 ? url.slice(0, q) : url);
+    const { host, path } = target(req);
+    const match = matchRoute(this.table, host, path);
     const rawReply = (code: 404 | 502 | 503 | 504, text: string) => {
       const body = BODIES[code];
       socket.end(`HTTP/1.1 ${code} ${text}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
@@ -309,7 +309,7 @@ export class IngressProxy {
     }
     if (match.kind === 'route' && match.route.sslRedirect && !secure) {
       this.stats.redirects++;
-      socket.end(`HTTP/1.1 308 Permanent Redirect\r\nLocation: https://${this.redirectAuthority(req.headers.host ?? '')}${url}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      socket.end(`HTTP/1.1 308 Permanent Redirect\r\nLocation: https://${this.redirectAuthority(req.headers.host ?? '')}${originForm(url)}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
     const backend = match.kind === 'route' ? match.route.backend : match.backend;
@@ -319,7 +319,7 @@ export class IngressProxy {
       return rawReply(503, 'Service Temporarily Unavailable');
     }
     const attempt = (upstream: Upstream, retried: boolean) => {
-      const proxyReq = http.request({ host: upstream.ip, port: upstream.port, method: req.method, path: url, headers: this.upstreamHeaders(req, secure, true), agent: false, timeout: this.timeoutMs });
+      const proxyReq = http.request({ host: upstream.ip, port: upstream.port, method: req.method, path: originForm(url), headers: this.upstreamHeaders(req, secure, true), agent: false, timeout: this.timeoutMs });
       let connected = false;
       proxyReq.on('socket', (s: net.Socket) => s.once('connect', () => (connected = true)));
       proxyReq.on('timeout', () => proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: 'UPSTREAM_TIMEOUT' })));
@@ -342,7 +342,7 @@ export class IngressProxy {
           if (HOP_BY_HOP.has(proxyRes.rawHeaders[i].toLowerCase())) continue;
           headerText += `${proxyRes.rawHeaders[i]}: ${proxyRes.rawHeaders[i + 1]}\r\n`;
         }
-        socket.write(headerText + 'Connection: close\r\nTransfer-Encoding: identity\r\n\r\n');
+        socket.write(headerText + 'Connection: close\r\n\r\n');
         proxyRes.pipe(socket);
       });
       proxyReq.on('upgrade', (proxyRes, upstreamSocket: net.Socket, upstreamHead: Buffer) => {
@@ -370,6 +370,25 @@ export class IngressProxy {
     };
     attempt(first, false);
   }
+}
+
+/**
+ * The host and path a request is routed by: the Host header and the path without the query; an
+ * absolute-form target (`GET http://host/path`) names both itself, and wins (RFC 9112 3.2.2).
+ */
+function target(req: http.IncomingMessage): { host: string; path: string } {
+  const url = req.url ?? '/';
+  if (url.charCodeAt(0) !== 47 /* '/' */) {
+    const m = /^https?:\/\/([^/?#]*)([^?#]*)/i.exec(url);
+    if (m) return { host: hostOf(m[1]), path: m[2] || '/' };
+  }
+  const q = url.indexOf('?');
+  return { host: hostOf(req.headers.host), path: q >= 0 ? url.slice(0, q) : url };
+}
+
+/** The path and query of a request target, whatever its form. */
+function originForm(url: string): string {
+  return url.charCodeAt(0) === 47 ? url : url.replace(/^https?:\/\/[^/?#]*/i, '') || '/';
 }
 
 /** A request without a body (safe to send again after a reused connection turned out dead). */

@@ -129,6 +129,12 @@ describe('ingress proxy - HTTP', () => {
     expect(res.headers['x-backend']).toMatch(/^a[12]$/);
   });
 
+  it('an absolute-form request target is routed by its own host', async () => {
+    const res = await request({ host: '127.0.0.1', port: httpPort, path: 'http://app.test/abs?x=1', headers: { host: 'nobody.test' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^a[12] GET \/abs\?x=1$/);
+  });
+
   it('keeps client connections alive', async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const sockets = new Set<net.Socket>();
