@@ -189,6 +189,18 @@ describe('ingress controller - routing', () => {
   });
 });
 
+/** The subject CN of the certificate the HTTPS listener offers for `servername`. */
+function peerName(servername: string): Promise<{ cn: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: httpsPort, servername, rejectUnauthorized: false }, () => {
+      const cn = String(socket.getPeerCertificate().subject?.CN);
+      socket.destroy();
+      resolve({ cn });
+    });
+    socket.on('error', reject);
+  });
+}
+
 describe('ingress controller - TLS', () => {
   it('serves the Secret certificate for its host and reaches the backend', async () => {
     const res = await new Promise<{ status: number; body: string; cn: string; san: string }>((resolve, reject) => {
@@ -205,6 +217,25 @@ describe('ingress controller - TLS', () => {
     expect(res.san).toContain('DNS:secure.test');
     expect(res.status).toBe(200);
     expect(res.body).toBe('svc-a GET /tls');
+  });
+
+  it('a Secret created after its Ingress is picked up; a malformed one is a Warning event', async () => {
+    const late = makeCertificate('late.test', ['late.test']);
+    await client.create(INGRESS, {
+      metadata: { name: 'late', namespace: NS },
+      spec: { tls: [{ hosts: ['late.test'], secretName: 'late-tls' }], rules: [{ host: 'late.test', http: { paths: [{ path: '/', pathType: 'Prefix', backend: backendRef('svc-b', { number: 8080 }) }] } }] },
+    });
+    await waitFor('route for late.test', async () => (await get('late.test', '/')).status === 308, 10000, { detail: logs });
+    expect((await peerName('late.test')).cn).toBe('Kubernetes Ingress Controller Fake Certificate');
+    await client.create(SECRET, { metadata: { name: 'late-tls', namespace: NS }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from(late.cert), 'tls.key': Buffer.from('not a key') } });
+    await waitFor('InvalidTLSSecret event', async () => {
+      const events = await client.list(EVENT, NS);
+      return events.items.some((e) => e.involvedObject?.name === 'late' && e.type === 'Warning' && e.reason === 'InvalidTLSSecret');
+    }, 10000, { detail: logs });
+    const bad = await client.get(SECRET, NS, 'late-tls');
+    await client.update(SECRET, { ...bad, data: { 'tls.crt': Buffer.from(late.cert), 'tls.key': Buffer.from(late.key) } });
+    await waitFor('late.test certificate', async () => (await peerName('late.test')).cn === 'late.test', 10000, { detail: logs });
+    expect(controller.running).toBe(true);
   });
 
   it('plain HTTP to the TLS host is redirected to https', async () => {
