@@ -158,10 +158,11 @@ export class IngressProxy {
 
   /** The upstream request headers: the client's minus hop-by-hop, plus the X-Forwarded-* family. */
   private upstreamHeaders(req: http.IncomingMessage, secure: boolean, upgrade: boolean): http.OutgoingHttpHeaders {
+    // Expect is answered here (node's server sends 100 Continue), never passed on.
     const headers: http.OutgoingHttpHeaders = {};
     const connectionTokens = typeof req.headers.connection === 'string' ? req.headers.connection.toLowerCase().split(/\s*,\s*/) : [];
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || k === 'expect') continue;
       if (connectionTokens.length && connectionTokens.includes(k)) continue;
       headers[k] = v;
     }
@@ -257,7 +258,13 @@ export class IngressProxy {
         if (v === undefined || HOP_BY_HOP.has(k) || connectionTokens.includes(k)) continue;
         headers[k] = v;
       }
-      res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
+      try {
+        res.writeHead(proxyRes.statusCode ?? 502, proxyRes.statusMessage, headers);
+      } catch {
+        // A status or header node refuses to send on (e.g. status 99): the upstream is broken.
+        proxyRes.destroy();
+        return this.reply(res, 502);
+      }
       proxyRes.pipe(res);
       proxyRes.on('error', () => res.destroy());
     });

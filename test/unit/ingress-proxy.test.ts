@@ -23,6 +23,8 @@ let proxy: IngressProxy;
 let certs: CertificateStore;
 let httpPort: number, httpsPort: number;
 let refusedPort: number;
+/** A broken upstream: answers every request with status 99, which node refuses to pass on. */
+let odd: net.Server;
 const secureCert = makeCertificate('secure.test', ['secure.test', '*.wild.test']);
 
 function svc(name: string): Service {
@@ -50,6 +52,7 @@ function buildTable(endpoints: Map<string, Endpoints>): RoutingTable {
               { path: '/dead', pathType: 'Prefix', backend: backend('dead') },
               { path: '/half', pathType: 'Prefix', backend: backend('half') },
               { path: '/slow', pathType: 'Prefix', backend: backend('slow') },
+              { path: '/odd', pathType: 'Prefix', backend: backend('odd') },
             ],
           },
         },
@@ -76,7 +79,10 @@ beforeAll(async () => {
   const probe = net.createServer();
   refusedPort = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as net.AddressInfo).port)));
   await new Promise<void>((r) => probe.close(() => r()));
+  odd = net.createServer((sock) => sock.once('data', () => sock.end('HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n')));
+  const oddPort = await new Promise<number>((r) => odd.listen(0, '127.0.0.1', () => r((odd.address() as net.AddressInfo).port)));
   const endpoints = new Map<string, Endpoints>([
+    ['odd', eps('odd', [['127.0.0.1', oddPort]])],
     ['a', eps('a', [['127.0.0.1', a1.port], ['127.0.0.1', a2.port]])],
     ['dead', eps('dead', [['127.0.0.1', refusedPort]])],
     ['half', eps('half', [['127.0.0.1', refusedPort], ['127.0.0.1', a1.port]])],
@@ -93,6 +99,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxy?.close();
+  odd?.close();
   await Promise.all([a1?.close(), a2?.close(), slow?.close()]);
 });
 
@@ -157,6 +164,7 @@ describe('ingress proxy - HTTP', () => {
     ['Service without endpoints', 503, 'app.test', '/empty', /503/],
     ['every endpoint refuses', 502, 'app.test', '/dead', /502/],
     ['upstream slower than the timeout', 504, 'app.test', '/slow', /504/],
+    ['upstream with an invalid status', 502, 'app.test', '/odd', /502/],
   ])('%s → %p', async (_, status, host, path, body) => {
     const res = await get(host, path);
     expect(res.status).toBe(status);
