@@ -327,10 +327,15 @@ export class IngressProxy {
     }
     const attempt = (upstream: Upstream, retried: boolean) => {
       const proxyReq = http.request({ host: upstream.ip, port: upstream.port, method: req.method, path: originForm(url), headers: this.upstreamHeaders(req, secure, true), agent: false, timeout: this.timeoutMs });
+      // The client gave up before the upstream answered: drop the upstream attempt too.
+      const abandon = () => proxyReq.destroy();
+      socket.once('close', abandon);
       let connected = false;
       proxyReq.on('socket', (s: net.Socket) => s.once('connect', () => (connected = true)));
       proxyReq.on('timeout', () => proxyReq.destroy(Object.assign(new Error('upstream timed out'), { code: 'UPSTREAM_TIMEOUT' })));
       proxyReq.on('error', (err: NodeJS.ErrnoException) => {
+        socket.off('close', abandon);
+        if (socket.destroyed) return;
         if (!retried && !connected && err.code !== 'UPSTREAM_TIMEOUT') {
           this.stats.retries++;
           return attempt(this.nextUpstream(backend, upstream) ?? upstream, true);
@@ -353,6 +358,8 @@ export class IngressProxy {
         proxyRes.pipe(socket);
       });
       proxyReq.on('upgrade', (proxyRes, upstreamSocket: net.Socket, upstreamHead: Buffer) => {
+        socket.off('close', abandon);
+        if (socket.destroyed) return void upstreamSocket.destroy();
         // The tunnel is established: idle tunnels (a quiet WebSocket) are not timed out.
         proxyReq.setTimeout(0);
         upstreamSocket.setTimeout(0);
