@@ -97,7 +97,7 @@ export interface RouteSources {
 /**
  * Whether this controller serves `ing`: spec.ingressClassName names one of its classes (the
  * configured one, or any IngressClass whose controller is ours); else the legacy annotation
- * kubernetes.io/ingress.class names one; else, with no class at all, when its own IngressClass is
+ * kubernetes.io/ingress.class names one; else, with no class at all, when one of its classes is
  * marked default. Pure.
  */
 export function servesIngress(ing: Ingress, className: string, classes: IngressClass[]): boolean {
@@ -106,8 +106,7 @@ export function servesIngress(ing: Ingress, className: string, classes: IngressC
   if (named) return ours.has(named);
   const legacy = ing.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
   if (legacy) return ours.has(legacy);
-  const own = classes.find((c) => c.metadata?.name === className);
-  return own?.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true';
+  return classes.some((c) => ours.has(c.metadata?.name ?? '') && c.metadata?.annotations?.[DEFAULT_CLASS_ANNOTATION] === 'true');
 }
 
 /** The IngressClass this controller creates when absent. */

@@ -188,6 +188,7 @@ describe('ingress routes - classes', () => {
     ['ingressClassName of a class with our controller', true, { ...base, spec: { ingressClassName: 'second' } }, [notDefault, alias]],
     ['no class, ours is default', true, { ...base, spec: {} }, [defaultClass]],
     ['no class, ours is not default', false, { ...base, spec: {} }, [notDefault, otherDefault]],
+    ['no class, another class of our controller is default', true, { ...base, spec: {} }, [notDefault, { ...alias, metadata: { ...alias.metadata, annotations: { 'ingressclass.kubernetes.io/is-default-class': 'true' } } }]],
     ['no class, our class does not exist', false, { ...base, spec: {} }, []],
     ['legacy annotation ours', true, { ...base, spec: {}, metadata: { ...base.metadata, annotations: { 'kubernetes.io/ingress.class': CLASS } } }, [notDefault]],
     ['legacy annotation another', false, { ...base, spec: {}, metadata: { ...base.metadata, annotations: { 'kubernetes.io/ingress.class': 'nginx' } } }, [defaultClass]],
