@@ -13,6 +13,7 @@ import { resourceForCase } from '../../services/lib/resources';
 import { connectBus } from '../../services/lib/watchbus';
 import { Scheduler } from '../../services/kube-scheduler/scheduler';
 import { startTestApiServer, TestApiServer } from '../contract/env';
+import { waitFor } from '../harness/wait';
 
 jest.setTimeout(60000);
 
@@ -147,6 +148,8 @@ test('scheduler - of two replicas only the leader binds; the standby takes over 
   const names = Array.from({ length: 5 }, (_, i) => `ha-${i}`);
   for (const n of names) await client.create(POD, pod(n));
   await Promise.all(names.map((n) => boundNode(n)));
+  // A binding is visible through the API a moment before the scheduler has counted its reply.
+  await waitFor('the leader counted its bindings', async () => a.bindings - before >= names.length, 5000).catch(() => undefined);
   expect(a.bindings - before).toBe(names.length);
   expect(b.bindings).toBe(0);
   expect(a.bindFailures + b.bindFailures).toBe(0);
@@ -156,6 +159,7 @@ test('scheduler - of two replicas only the leader binds; the standby takes over 
   await client.create(POD, pod('after-failover'));
   await boundNode('after-failover', TIMINGS.leaderLeaseDurationSeconds * 1000);
   expect(Date.now() - stoppedAt).toBeLessThan(TIMINGS.leaderLeaseDurationSeconds * 1000);
+  await waitFor('the standby counted its binding', async () => b.bindings >= 1, 5000).catch(() => undefined);
   expect(b.isLeader).toBe(true);
   expect(b.bindings).toBe(1);
   expect(b.bindFailures).toBe(0);
@@ -168,6 +172,7 @@ test('scheduler - a failed binding is forgotten (its room freed) and retried wit
   client.failBinds = 1;
   await client.create(POD, pod('retried', '5'));
   expect(await boundNode('retried')).toBe('node-4');
+  await waitFor('the binding counted', async () => b.bindings - before >= 1, 5000).catch(() => undefined);
   expect(b.bindFailures - failuresBefore).toBe(1);
   expect(b.bindings - before).toBe(1);
 });
