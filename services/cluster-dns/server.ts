@@ -57,7 +57,7 @@ export function handleQuery(resolver: ClusterDnsResolver, query: Buffer, transpo
       return encodeMessage(base, maxSize);
     }
     const q = msg.questions[0];
-    const res = resolution ?? resolver.resolve(q.name, q.type, q.class);
+    const res = chaseInZone(resolver, resolution ?? resolver.resolve(q.name, q.type, q.class), q.type, q.class);
     header.rcode = res.rcode;
     header.aa = res.authoritative;
     return encodeMessage({ ...base, answers: res.answers, authority: res.authority, additional: [...res.additional, ...base.additional] }, maxSize);
@@ -68,6 +68,32 @@ export function handleQuery(resolver: ClusterDnsResolver, query: Buffer, transpo
     header.aa = false;
     return encodeMessage({ ...base, answers: [], authority: [] });
   }
+}
+
+/** How many in-zone CNAMEs (ExternalName → ExternalName → ...) are followed before giving up. */
+const MAX_CNAME_CHAIN = 8;
+
+/**
+ * An ExternalName whose target lies in our own zone (e.g. `db.default.svc.cluster.local`): the
+ * CNAME followed by the target's records for the asked type and the target's rcode, as CoreDNS
+ * answers (stub resolvers do not chase a CNAME themselves). Follows chains up to
+ * MAX_CNAME_CHAIN, stopping at a loop. Returns a new Resolution; `res` is not modified.
+ */
+function chaseInZone(resolver: ClusterDnsResolver, res: Resolution, qtype: number, qclass: number): Resolution {
+  if (qtype === RRType.CNAME || qtype === RRType.ANY) return res;
+  let out = res;
+  const seen = new Set<string>();
+  for (let i = 0; i < MAX_CNAME_CHAIN; i++) {
+    const last = out.answers[out.answers.length - 1];
+    if (!last || last.type !== RRType.CNAME || last.data.kind !== 'NAME') return out;
+    const target = last.data.target;
+    const key = target.toLowerCase().replace(/\.$/, '');
+    if (seen.has(key) || !resolver.isAuthoritativeFor(target)) return out;
+    seen.add(key);
+    const next = resolver.resolve(target, qtype, qclass);
+    out = { ...out, rcode: next.rcode, answers: [...out.answers, ...next.answers], additional: [...out.additional, ...next.additional], authority: next.answers.length ? out.authority : next.authority };
+  }
+  return out;
 }
 
 /**

@@ -294,7 +294,7 @@ test('services - killing the kube-proxy that serves a ClusterIP: another takes o
   expect(newHolder).not.toBe('');
 });
 
-test('services - cluster DNS answers for a ClusterIP Service, a headless Service, a StatefulSet pod, SRV and NXDOMAIN', async () => {
+test('services - cluster DNS answers for a ClusterIP Service, a headless Service, a StatefulSet pod, SRV, ExternalName and NXDOMAIN', async () => {
   await client.create(SERVICE, { metadata: { name: 'db', namespace: NS }, spec: { clusterIP: 'None', selector: { app: 'db' }, ports: [{ name: 'http', port: 80 }] } });
   await client.create(STS, {
     metadata: { name: 'db', namespace: NS },
@@ -321,9 +321,20 @@ test('services - cluster DNS answers for a ClusterIP Service, a headless Service
   const srv = await resolver.resolveSrv(`_http._tcp.web.default.svc.${domain}`);
   expect(srv).toEqual([expect.objectContaining({ name: `web.default.svc.${domain}`, port: 8080 })]);
   await expect(resolver.resolve4(`nothing.default.svc.${domain}`)).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  // ExternalName: a CNAME only (no proxy), here to the headless Service, whose records follow.
+  await client.create(SERVICE, { metadata: { name: 'alias', namespace: NS }, spec: { type: 'ExternalName', externalName: `db.default.svc.${domain}` } });
+  await waitFor('the ExternalName CNAME', async () => (await resolver.resolveCname(`alias.default.svc.${domain}`))[0] === `db.default.svc.${domain}`);
+  expect((await resolver.resolve4(`alias.default.svc.${domain}`)).sort()).toEqual(podIPs);
   // Over TCP too (kube-proxy carries both protocols of the kube-dns Service).
   const tcp = await dnsOverTcp(network.clusterDNS, `web.default.svc.${domain}`);
   expect(tcp).toEqual([webService.spec!.clusterIP]);
+  // dig from the host, as a person would (UDP, then TCP), where the machine has dig.
+  if (hasDig()) {
+    const dig = (...args: string[]) => execFileSync('dig', [`@${network.clusterDNS}`, '+short', '+time=2', '+tries=2', ...args], { encoding: 'utf8' }).trim();
+    expect(dig(`web.default.svc.${domain}`)).toBe(webService.spec!.clusterIP);
+    expect(dig('+tcp', `db-0.db.default.svc.${domain}`)).toBe(db0.status!.podIP);
+    expect(dig('SRV', `_http._tcp.web.default.svc.${domain}`)).toBe(`0 100 8080 web.default.svc.${domain}.`);
+  }
 });
 
 test('services - a pod reaches another Service by its short name through cluster DNS', async () => {
@@ -387,6 +398,15 @@ test('services - an Ingress routes two hosts and two paths, terminates TLS with 
   expect(podOf(tls.body)).toMatch(/^api-/);
   fs.rmSync(tlsDir, { recursive: true, force: true });
 });
+
+function hasDig(): boolean {
+  try {
+    execFileSync('dig', ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** An A query over TCP (RFC 1035 4.2.2 framing), answers as dotted quads. */
 function dnsOverTcp(server: string, name: string): Promise<string[]> {

@@ -13,7 +13,7 @@ import {
 } from '../../services/cluster-dns/message';
 import { handleQuery } from '../../services/cluster-dns/server';
 import { ClusterDnsResolver } from '../../services/cluster-dns/records';
-import { Service } from '../../services/lib/generated/kubemu/core/v1/core';
+import { Endpoints, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 
 const rr = (name: string, type: number, data: ResourceRecord['data'], ttl = 5): ResourceRecord => ({ name, type, class: RRClass.IN, ttl, data });
 
@@ -176,5 +176,36 @@ describe('dns message - truncation and EDNS0', () => {
     const q = query(name, RRType.A);
     q[2] |= 2 << 3; // opcode 2 (STATUS)
     expect(decodeMessage(handleQuery(resolver, q, 'udp')!).header.rcode).toBe(Rcode.NOTIMP);
+  });
+});
+
+describe('dns message - ExternalName to a name of the cluster zone', () => {
+  const svcs: Service[] = [
+    { metadata: { name: 'db', namespace: 'default' }, spec: { clusterIP: 'None', ports: [{ name: 'http', port: 80 }] } },
+    { metadata: { name: 'alias', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'db.default.svc.cluster.local' } },
+    { metadata: { name: 'alias2', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'alias.default.svc.cluster.local' } },
+    { metadata: { name: 'dangling', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'gone.default.svc.cluster.local' } },
+    { metadata: { name: 'loop', namespace: 'default' }, spec: { type: 'ExternalName', externalName: 'loop.default.svc.cluster.local' } },
+  ];
+  const eps: Endpoints = { metadata: { name: 'db', namespace: 'default' }, subsets: [{ addresses: [{ ip: '127.70.0.5' }, { ip: '127.70.0.6' }], ports: [{ name: 'http', port: 80 }] }] };
+  const byKey = new Map(svcs.map((s) => [`default/${s.metadata!.name}`, s]));
+  const resolver = new ClusterDnsResolver({
+    services: { get: (k) => byKey.get(k), list: () => svcs },
+    endpoints: { get: (k) => (k === 'default/db' ? eps : undefined), list: () => [eps] },
+  });
+  const answers = (name: string, type: number) => {
+    const d = decodeMessage(handleQuery(resolver, query(name, type), 'udp')!);
+    return { rcode: d.header.rcode, records: d.answers.map((a) => (a.data.kind === 'NAME' ? `CNAME ${a.data.target}` : a.data.kind === 'A' ? `A ${a.data.address}` : a.data.kind)) };
+  };
+
+  it('follows the CNAME inside the zone and appends the target records, as CoreDNS does', () => {
+    expect(answers('alias.default.svc.cluster.local.', RRType.A)).toEqual({ rcode: Rcode.NOERROR, records: ['CNAME db.default.svc.cluster.local.', 'A 127.70.0.5', 'A 127.70.0.6'] });
+    expect(answers('alias2.default.svc.cluster.local.', RRType.A).records).toEqual(['CNAME alias.default.svc.cluster.local.', 'CNAME db.default.svc.cluster.local.', 'A 127.70.0.5', 'A 127.70.0.6']);
+  });
+
+  it('a target that does not exist gives its NXDOMAIN; a CNAME query or a loop gives the CNAME alone', () => {
+    expect(answers('dangling.default.svc.cluster.local.', RRType.A)).toEqual({ rcode: Rcode.NXDOMAIN, records: ['CNAME gone.default.svc.cluster.local.'] });
+    expect(answers('alias.default.svc.cluster.local.', RRType.CNAME).records).toEqual(['CNAME db.default.svc.cluster.local.']);
+    expect(answers('loop.default.svc.cluster.local.', RRType.A).records).toEqual(['CNAME loop.default.svc.cluster.local.', 'CNAME loop.default.svc.cluster.local.']);
   });
 });
