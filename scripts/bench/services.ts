@@ -23,6 +23,7 @@ import { ApiClient } from '../../services/lib/apiclient';
 import { resourceForCase } from '../../services/lib/resources';
 import { clusterNodeIP } from '../../services/lib/topology';
 import { freePortBase } from '../../test/harness/ports';
+import { waitFor } from '../../test/harness/wait';
 import { BenchCluster } from './cluster';
 import type { LoadResult } from './loadgen';
 import { formatTable } from '../lib/table';
@@ -65,23 +66,10 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stdout.write(`services: ${msg}\n`);
 
-async function until<T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 120000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await get();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(200);
-  }
-}
+/** Set-up waits: a loaded 2-core machine may need a minute or two to start pods. */
+const until = <T>(what: string, get: () => Promise<T | undefined | false>) => waitFor(what, get, 120000, { intervalMs: 200 });
 
 function httpOk(host: string, port: number, hostHeader?: string): Promise<boolean> {
   return new Promise((resolve) => {

@@ -564,23 +564,28 @@ function natsPorts(ctx: BuildContext): NatsServerPorts[] {
 }
 
 /**
- * A leader-elected control-plane replica (kube-scheduler, kube-controller-manager): the component
- * environment, and grpc.health.v1 on its health port, named to it by `listenVar`.
+ * A kubemu service whose health is grpc.health.v1 on its `health` port (named to it by
+ * `healthVar`), with the component environment plus `env`. Every port of the placement is its own.
  */
-function leaderElectedSpec(p: Placement, ctx: BuildContext, component: string, listenVar: string): ProcessSpec {
+function healthCheckedSpec(p: Placement, ctx: BuildContext, opts: { component: string; tier: number; healthVar: string; env?: Record<string, string> }): ProcessSpec {
   const address = `${HOST}:${p.ports.health}`;
   return nodeServiceSpec({
     name: p.name,
-    component,
+    component: opts.component,
     index: p.index,
-    tier: 2,
-    main: `services/${component}/main.ts`,
-    ports: { health: p.ports.health },
+    tier: opts.tier,
+    main: `services/${opts.component}/main.ts`,
+    ports: p.ports,
     address,
-    env: { ...componentEnv(p.name, ctx.cluster), [listenVar]: address },
+    env: { ...componentEnv(p.name, ctx.cluster), [opts.healthVar]: address, ...(opts.env ?? {}) },
     health: { kind: 'grpc', address },
     root: ctx.root,
   });
+}
+
+/** A leader-elected control-plane replica (kube-scheduler, kube-controller-manager). */
+function leaderElectedSpec(p: Placement, ctx: BuildContext, component: string, healthVar: string): ProcessSpec {
+  return healthCheckedSpec(p, ctx, { component, tier: 2, healthVar });
 }
 
 const COMPONENTS: ComponentDef[] = [
@@ -671,78 +676,37 @@ const COMPONENTS: ComponentDef[] = [
     count: (p) => p.topology.nodes ?? 0,
     portOffsets: { health: 900, status: 910 },
     instanceName: (i) => `kube-proxy-${nodeName(i)}`,
-    build: (p, ctx) => {
-      const address = `${HOST}:${p.ports.health}`;
-      return nodeServiceSpec({
-        name: p.name,
+    build: (p, ctx) =>
+      healthCheckedSpec(p, ctx, {
         component: 'kube-proxy',
-        index: p.index,
         tier: 3,
-        main: 'services/kube-proxy/main.ts',
-        ports: p.ports,
-        address,
+        healthVar: 'KUBEMU_PROXY_HEALTH_LISTEN',
         env: {
-          ...componentEnv(p.name, ctx.cluster),
           KUBEMU_NODE_NAME: nodeName(p.index),
           KUBEMU_NODE_IP: clusterNodeIP(ctx.cluster.network!, p.index),
-          KUBEMU_PROXY_HEALTH_LISTEN: address,
           KUBEMU_PROXY_STATUS_LISTEN: `${HOST}:${p.ports.status}`,
         },
-        health: { kind: 'grpc', address },
-        root: ctx.root,
-      });
-    },
+      }),
   },
   {
     component: 'cluster-dns',
     tier: 4,
     count: (p) => p.topology.dns ?? 1,
     portOffsets: { health: 920, dns: 930 },
-    build: (p, ctx) => {
-      const address = `${HOST}:${p.ports.health}`;
-      return nodeServiceSpec({
-        name: p.name,
-        component: 'cluster-dns',
-        index: p.index,
-        tier: 4,
-        main: 'services/cluster-dns/main.ts',
-        ports: p.ports,
-        address,
-        env: {
-          ...componentEnv(p.name, ctx.cluster),
-          KUBEMU_DNS_LISTEN: `${HOST}:${p.ports.dns}`,
-          KUBEMU_DNS_HEALTH_LISTEN: address,
-        },
-        health: { kind: 'grpc', address },
-        root: ctx.root,
-      });
-    },
+    build: (p, ctx) => healthCheckedSpec(p, ctx, { component: 'cluster-dns', tier: 4, healthVar: 'KUBEMU_DNS_HEALTH_LISTEN', env: { KUBEMU_DNS_LISTEN: `${HOST}:${p.ports.dns}` } }),
   },
   {
     component: 'ingress-controller',
     tier: 4,
     count: (p) => p.topology.ingressControllers ?? 1,
     portOffsets: { health: 940, http: 950, https: 960 },
-    build: (p, ctx) => {
-      const address = `${HOST}:${p.ports.health}`;
-      return nodeServiceSpec({
-        name: p.name,
+    build: (p, ctx) =>
+      healthCheckedSpec(p, ctx, {
         component: 'ingress-controller',
-        index: p.index,
         tier: 4,
-        main: 'services/ingress-controller/main.ts',
-        ports: p.ports,
-        address,
-        env: {
-          ...componentEnv(p.name, ctx.cluster),
-          KUBEMU_INGRESS_HTTP_LISTEN: `${HOST}:${p.ports.http}`,
-          KUBEMU_INGRESS_HTTPS_LISTEN: `${HOST}:${p.ports.https}`,
-          KUBEMU_INGRESS_HEALTH_LISTEN: address,
-        },
-        health: { kind: 'grpc', address },
-        root: ctx.root,
-      });
-    },
+        healthVar: 'KUBEMU_INGRESS_HEALTH_LISTEN',
+        env: { KUBEMU_INGRESS_HTTP_LISTEN: `${HOST}:${p.ports.http}`, KUBEMU_INGRESS_HTTPS_LISTEN: `${HOST}:${p.ports.https}` },
+      }),
   },
 ];
 
