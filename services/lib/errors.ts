@@ -16,7 +16,9 @@ export type StatusReason =
   | 'ServiceUnavailable'
   | 'Timeout'
   | 'InternalError'
-  | 'UnsupportedMediaType';
+  | 'UnsupportedMediaType'
+  | 'NotAcceptable'
+  | 'Unauthorized';
 
 /** A field error's kind, in Kubernetes' CauseType terms. */
 export type FieldErrorType =
@@ -145,6 +147,7 @@ export const errors = {
   methodNotAllowed: (message: string) => new ApiError('MethodNotAllowed', 405, message),
   tooLarge: (message: string) => new ApiError('RequestEntityTooLarge', 413, message),
   unsupportedMediaType: (message: string) => new ApiError('UnsupportedMediaType', 415, message),
+  notAcceptable: (message: string) => new ApiError('NotAcceptable', 406, message),
   expired: (message: string) => new ApiError('Expired', 410, message),
   unavailable: (message: string, cause?: unknown) => new ApiError('ServiceUnavailable', 503, message, { retryAfterSeconds: 1 }, { cause }),
   timeout: (message: string, cause?: unknown) => new ApiError('Timeout', 504, message, { retryAfterSeconds: 1 }, { cause }),
@@ -159,6 +162,8 @@ export const grpcCodeForReason: Record<StatusReason, grpc.status> = {
   Invalid: grpc.status.INVALID_ARGUMENT,
   BadRequest: grpc.status.INVALID_ARGUMENT,
   UnsupportedMediaType: grpc.status.INVALID_ARGUMENT,
+  NotAcceptable: grpc.status.INVALID_ARGUMENT,
+  Unauthorized: grpc.status.UNAUTHENTICATED,
   Forbidden: grpc.status.PERMISSION_DENIED,
   MethodNotAllowed: grpc.status.UNIMPLEMENTED,
   RequestEntityTooLarge: grpc.status.RESOURCE_EXHAUSTED,
@@ -167,6 +172,26 @@ export const grpcCodeForReason: Record<StatusReason, grpc.status> = {
   ServiceUnavailable: grpc.status.UNAVAILABLE,
   Timeout: grpc.status.DEADLINE_EXCEEDED,
   InternalError: grpc.status.INTERNAL,
+};
+
+/** The one table from a Kubernetes status reason to an HTTP status code (the REST front end). */
+export const httpCodeForReason: Record<StatusReason, number> = {
+  NotFound: 404,
+  AlreadyExists: 409,
+  Conflict: 409,
+  Invalid: 422,
+  BadRequest: 400,
+  UnsupportedMediaType: 415,
+  NotAcceptable: 406,
+  Unauthorized: 401,
+  Forbidden: 403,
+  MethodNotAllowed: 405,
+  RequestEntityTooLarge: 413,
+  Expired: 410,
+  Gone: 410,
+  ServiceUnavailable: 503,
+  Timeout: 504,
+  InternalError: 500,
 };
 
 /** The trailing-metadata key carrying the metav1.Status of a failed call, as protobuf. */
