@@ -30,6 +30,7 @@ function hostPort(name: string, value: string): { host: string; port: number } {
  * Publishes itself through the LoadBalancer Service KUBEMU_INGRESS_SERVICE (default
  * ingress-nginx/ingress-nginx-controller) and writes that Service's address into Ingress status.
  * KUBEMU_INGRESS_UPSTREAM_TIMEOUT_MS (default 60000): idle upstream time before 504.
+ * KUBEMU_INGRESS_FAST_PATH (default on; "false"/"0" sends every request through node's http server).
  * grpc.health.v1 on KUBEMU_INGRESS_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once the caches
  * synced and the listeners are bound.
  */
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   log.info('health service listening', { address: `${healthListen.replace(/:\d+$/, '')}:${healthPort}` });
 
   const className = process.env.KUBEMU_INGRESS_CLASS || 'kubemu';
+  const fastPath = !/^(false|0|off|no)$/i.test(process.env.KUBEMU_INGRESS_FAST_PATH ?? '');
   const publish = process.env.KUBEMU_INGRESS_SERVICE || 'ingress-nginx/ingress-nginx-controller';
   if (!/^[a-z0-9-]+\/[a-z0-9-.]+$/.test(publish)) throw new Error(`KUBEMU_INGRESS_SERVICE must be namespace/name, got "${publish}"`);
   const [publishNs, publishName] = publish.split('/');
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
   if (!fallback) log.warn('openssl unavailable: HTTPS is served only for hosts with a TLS secret');
   const certs = new CertificateStore(fallback);
   const emptyTable = buildRoutingTable({ ingresses: [], ingressClasses: [], service: () => undefined, endpoints: () => undefined }, className);
-  const proxy = new IngressProxy({ table: emptyTable, certs, upstreamTimeoutMs, log });
+  const proxy = new IngressProxy({ table: emptyTable, certs, upstreamTimeoutMs, fastPath, log });
   const recorder = new EventRecorder(client, 'nginx-ingress-controller', config.componentId, log);
   // An unspecified listen address is not an address to publish: loopback is.
   const advertised = (h: string) => (h === '0.0.0.0' || h === '::' || h === '' ? '127.0.0.1' : h);
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
 
   const httpPort = await proxy.listenHttp(httpListen.host, httpListen.port);
   const httpsPort = await proxy.listenHttps(httpsListen.host, httpsListen.port);
-  log.info('proxy listening', { http: `${httpListen.host}:${httpPort}`, https: `${httpsListen.host}:${httpsPort}`, ingressClass: className });
+  log.info('proxy listening', { http: `${httpListen.host}:${httpPort}`, https: `${httpsListen.host}:${httpsPort}`, ingressClass: className, fastPath });
 
   const publishedService = await ensureAddonService(client, controllerService(publishNs, publishName, httpPort, httpsPort), log);
   controller.startStatus(publishedService);

@@ -13,6 +13,7 @@ import * as net from 'net';
 import * as tls from 'tls';
 import { Logger } from '../lib/log';
 import { CertificateStore } from './certs';
+import { FastConnection, FastContext, UpstreamPool } from './fastpath';
 import { Backend, hostOf, matchRoute, RoutingTable, Upstream } from './routes';
 
 /** Headers that describe one connection, never forwarded (RFC 9110 7.6.1, plus nginx's list). */
@@ -36,6 +37,11 @@ export interface ProxyOptions {
   certs: CertificateStore;
   /** Idle time on an upstream request before 504, ms (nginx proxy_read_timeout; default 60 s). */
   upstreamTimeoutMs?: number;
+  /**
+   * Serve ordinary requests on the raw-socket fast path (fastpath.ts), node's http server taking
+   * the rest (default true; false sends everything through node's http server).
+   */
+  fastPath?: boolean;
   log: Logger;
 }
 
@@ -68,12 +74,54 @@ export class IngressProxy {
   private httpsServer?: https.Server;
   private httpPort = 0;
   private httpsPort = 0;
+  private readonly fastPath: boolean;
+  /** Keep-alive upstream connections of the fast path. */
+  private readonly pool = new UpstreamPool();
+  /** Client connections on the fast path (the http servers do not know them). */
+  private readonly fastConnections = new Set<FastConnection>();
 
   constructor(opts: ProxyOptions) {
     this.table = opts.table;
     this.certs = opts.certs;
     this.timeoutMs = opts.upstreamTimeoutMs ?? 60000;
+    this.fastPath = opts.fastPath ?? true;
     this.log = opts.log;
+  }
+
+  /**
+   * Puts the fast path in front of node's handling of new connections (`event`: 'connection' for
+   * http, 'secureConnection' for https): node's own listener becomes the fallback.
+   */
+  private interceptConnections(server: net.Server, event: 'connection' | 'secureConnection', secure: boolean): void {
+    if (!this.fastPath) return;
+    const nodeListeners = server.listeners(event) as Array<(socket: net.Socket) => void>;
+    server.removeAllListeners(event);
+    const ctx: FastContext = {
+      stats: this.stats,
+      timeoutMs: this.timeoutMs,
+      pool: this.pool,
+      table: () => this.table,
+      nextUpstream: (b, avoid) => this.nextUpstream(b, avoid),
+      newRequestId: () => this.newRequestId(),
+      redirectAuthority: (h) => this.redirectAuthority(h),
+      fallback: (socket, pending) => {
+        socket.pause();
+        if (pending.length) socket.unshift(pending);
+        // node's server would read the TCP handle directly (bypassing the stream and the bytes
+        // put back above); marking it consumed keeps it on the stream's 'data' events, in order.
+        const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
+        if (handle) handle._consumed = true;
+        for (const l of nodeListeners) l.call(server, socket);
+        socket.resume();
+      },
+      track: (c) => this.fastConnections.add(c),
+      untrack: (c) => this.fastConnections.delete(c),
+    };
+    server.on(event, (socket: net.Socket) => {
+      // A connection reset while queued can arrive already closed.
+      if (socket.destroyed) return;
+      new FastConnection(socket, secure, ctx);
+    });
   }
 
   /** Swaps the routing table; round-robin positions of backends still routed to are kept. */
@@ -94,6 +142,7 @@ export class IngressProxy {
     const server = http.createServer({ keepAlive: true }, (req, res) => this.handle(req, res, false));
     this.httpServer = server;
     this.configure(server, false);
+    this.interceptConnections(server, 'connection', false);
     this.httpPort = await bind(server, host, port);
     return this.httpPort;
   }
@@ -107,6 +156,7 @@ export class IngressProxy {
     // Clients without SNI (an IP literal) get the server's own context: the fallback certificate.
     this.httpsServer = server;
     this.configure(server, true);
+    this.interceptConnections(server, 'secureConnection', true);
     this.httpsPort = await bind(server, host, port);
     return this.httpsPort;
   }
@@ -135,8 +185,12 @@ export class IngressProxy {
         setTimeout(() => s.closeAllConnections(), 2000).unref();
       });
     for (const s of this.tunnels) s.destroy();
+    for (const c of this.fastConnections) if (!c.busy) c.destroy();
+    const busy = [...this.fastConnections];
+    if (busy.length) setTimeout(() => busy.forEach((c) => c.destroy()), 2000).unref();
     await Promise.all([closeOne(this.httpServer), closeOne(this.httpsServer)]);
     this.agent.destroy();
+    this.pool.destroy();
   }
 
   private nextUpstream(backend: Backend, avoid?: Upstream): Upstream | undefined {
@@ -152,6 +206,11 @@ export class IngressProxy {
   private requestId(req: http.IncomingMessage): string {
     const given = req.headers['x-request-id'];
     if (typeof given === 'string' && given) return given;
+    return this.newRequestId();
+  }
+
+  /** A fresh X-Request-ID: 32 hex digits, a per-process random prefix and a counter. */
+  private newRequestId(): string {
     this.requestSeq = (this.requestSeq + 1) >>> 0;
     return this.requestIdPrefix + this.requestSeq.toString(16).padStart(16, '0');
   }
