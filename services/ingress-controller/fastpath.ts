@@ -238,7 +238,8 @@ interface Exchange {
   up: UpstreamConn;
   upstream: Upstream;
   backend: Backend;
-  head: Buffer;
+  /** The rewritten request head (latin1 text), kept for a retry. */
+  head: string;
   /** Request body bytes still to forward. */
   bodyLeft: number;
   bodyless: boolean;
@@ -248,8 +249,9 @@ interface Exchange {
   clientClose: boolean;
   /** Any response byte seen. */
   responded: boolean;
-  /** The final response head was written to the client. */
+  /** The final response head was written (or is about to be: pendingHead) to the client. */
   headSent: boolean;
+  pendingHead?: Buffer;
   upKeepAlive: boolean;
   closeClient: boolean;
   body: Body;
@@ -397,10 +399,10 @@ export class FastConnection {
       `X-Real-IP: ${this.clientIP}\r\nX-Forwarded-Host: ${h.hostHeader}\r\nX-Forwarded-Proto: ${proto}\r\nX-Scheme: ${proto}\r\n` +
       `X-Forwarded-Port: ${portMatch ? portMatch[1] : this.secure ? '443' : '80'}\r\n` +
       `X-Request-ID: ${h.requestId ?? ctx.newRequestId()}\r\nX-Original-URI: ${h.url}\r\n\r\n`;
-    this.exchange(Buffer.from(text, 'latin1'), backend, upstream, h.bodyLength, h.method === 'HEAD', h.clientClose, false);
+    this.exchange(text, backend, upstream, h.bodyLength, h.method === 'HEAD', h.clientClose, false);
   }
 
-  private exchange(head: Buffer, backend: Backend, upstream: Upstream, bodyLength: number, isHead: boolean, clientClose: boolean, retried: boolean): void {
+  private exchange(head: string, backend: Backend, upstream: Upstream, bodyLength: number, isHead: boolean, clientClose: boolean, retried: boolean): void {
     const { conn, reused } = this.ctx.pool.acquire(upstream);
     conn.owner = this;
     conn.sock.setTimeout(this.ctx.timeoutMs);
@@ -416,7 +418,13 @@ export class FastConnection {
   onUpConnect(conn: UpstreamConn): void {
     const ex = this.ex;
     if (!ex || ex.up !== conn) return;
-    conn.sock.write(ex.head);
+    if (ex.bodyLeft > 0 && this.buf.length > 0) {
+      // Head and the body bytes at hand leave in one writev.
+      conn.sock.cork();
+      conn.sock.write(ex.head, 'latin1');
+      this.pump();
+      conn.sock.uncork();
+    } else conn.sock.write(ex.head, 'latin1');
     this.socket.resume();
     this.pump();
   }
@@ -430,13 +438,7 @@ export class FastConnection {
     const ex = this.ex;
     if (!ex || ex.up !== conn || ex.done) return void conn.sock.destroy();
     ex.responded = true;
-    // Head and body (usually in one read) leave in one writev.
-    this.socket.cork();
-    try {
-      this.upData(ex, d);
-    } finally {
-      this.socket.uncork();
-    }
+    this.upData(ex, d);
   }
 
   private upData(ex: Exchange, d: Buffer): void {
@@ -463,6 +465,7 @@ export class FastConnection {
       }
       if (ex.done) {
         if (data.length) ex.upKeepAlive = false; // bytes after a complete response: not reusable
+        this.toClient(ex, undefined);
         return this.finish(ex);
       }
     }
@@ -522,7 +525,8 @@ export class FastConnection {
       ex.upKeepAlive = false;
       ex.closeClient = true;
     }
-    this.socket.write(this.rewriteHead(lines, status, m[3] ?? '', connectionTokens, ex.body === Body.Chunked, ex.closeClient));
+    // Written with the first body bytes (one write, one syscall, for the usual small response).
+    ex.pendingHead = this.rewriteHead(lines, status, m[3] ?? '', connectionTokens, ex.body === Body.Chunked, ex.closeClient);
     ex.headSent = true;
     if (ex.body === Body.Length && ex.left === 0) ex.done = true;
     return false;
@@ -550,7 +554,7 @@ export class FastConnection {
 
   /** Relays response body bytes, finishing the exchange at the end of the framed body. */
   private relay(ex: Exchange, data: Buffer): void {
-    if (data.length === 0) return;
+    if (data.length === 0) return this.toClient(ex, undefined);
     let end = -1;
     if (ex.body === Body.Length) {
       if (data.length >= ex.left) end = ex.left;
@@ -559,14 +563,23 @@ export class FastConnection {
       end = this.scanChunked(ex, data);
       if (end === -2) return this.upstreamFailed(502);
     }
-    const out = end >= 0 ? data.subarray(0, end) : data;
-    if (out.length && !this.socket.write(out)) ex.up.sock.pause();
+    this.toClient(ex, end >= 0 ? data.subarray(0, end) : data);
     if (end >= 0) {
       if (end < data.length) ex.upKeepAlive = false;
       ex.left = 0;
       ex.done = true;
       this.finish(ex);
     }
+  }
+
+  /** Writes response bytes (after the response head, when not written yet) to the client, with backpressure. */
+  private toClient(ex: Exchange, body: Buffer | undefined): void {
+    let out = body;
+    if (ex.pendingHead) {
+      out = out && out.length ? Buffer.concat([ex.pendingHead, out], ex.pendingHead.length + out.length) : ex.pendingHead;
+      ex.pendingHead = undefined;
+    }
+    if (out && out.length && !this.socket.write(out)) ex.up.sock.pause();
   }
 
   /** Advances the chunked-body state over `d`: the end offset of the body, -1 not yet, -2 malformed. */
