@@ -1,9 +1,7 @@
 /** A real kube-apiserver process (dist/services/kube-apiserver/main.js) on a free port, as pm2 would run it. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { apiserverSpec } from '../../services/lib/topology';
 import { makeTempDir, removeTempDir } from './cleanup';
-import { ManagedProcess, ProcessControls, withControls } from './process';
+import { ProcessControls, startHealthyIn, withControls } from './process';
 import { freePort } from './ports';
 
 export interface Apiserver extends ProcessControls {
@@ -62,20 +60,8 @@ export async function startApiserver(opts: StartApiserverOptions): Promise<Apise
     },
   });
   spec.env = { ...spec.env, ...(opts.env ?? {}) };
-  if (!fs.existsSync(spec.command)) {
-    removeTempDir(dir);
-    throw new Error(`startApiserver: ${spec.command} does not exist; build first (bash scripts/setup.sh or npm run build)`);
-  }
-  const proc = new ManagedProcess(spec, path.join(dir, `${name}.log`));
   const timeoutMs = opts.timeoutMs ?? 30000;
-  try {
-    await proc.start();
-    await proc.waitHealthy(timeoutMs);
-  } catch (err) {
-    await proc.kill('SIGKILL');
-    removeTempDir(dir);
-    throw err;
-  }
+  const proc = await startHealthyIn('startApiserver', spec, dir, timeoutMs);
   return withControls(
     proc,
     {

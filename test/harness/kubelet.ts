@@ -1,10 +1,8 @@
 /** A real kubelet process (dist/services/kubelet/main.js) for one node, on a free port, as pm2 would run it. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { kubeletSpec } from '../../services/lib/topology';
 import { DEFAULT_NODE_RESOURCES, NodeResources } from '../../services/lib/config';
 import { makeTempDir, removeTempDir } from './cleanup';
-import { ManagedProcess, ProcessControls, withControls } from './process';
+import { ProcessControls, startHealthyIn, withControls } from './process';
 import { freePort } from './ports';
 
 export interface Kubelet extends ProcessControls {
@@ -53,20 +51,8 @@ export async function startKubelet(opts: StartKubeletOptions): Promise<Kubelet> 
     },
   });
   spec.env = { ...spec.env, KUBEMU_POD_CIDR: opts.runtime.podCIDR, ...(opts.nodeName ? { KUBEMU_NODE_NAME: opts.nodeName } : {}), ...(opts.env ?? {}) };
-  if (!fs.existsSync(spec.command)) {
-    removeTempDir(dir);
-    throw new Error(`startKubelet: ${spec.command} does not exist; build first (npm run build)`);
-  }
-  const proc = new ManagedProcess(spec, path.join(dir, `${spec.name}.log`));
   const timeoutMs = opts.timeoutMs ?? 30000;
-  try {
-    await proc.start();
-    await proc.waitHealthy(timeoutMs);
-  } catch (err) {
-    await proc.kill('SIGKILL');
-    removeTempDir(dir);
-    throw err;
-  }
+  const proc = await startHealthyIn('startKubelet', spec, dir, timeoutMs);
   return withControls(
     proc,
     {

@@ -1,9 +1,10 @@
 /** One real process of a test cluster, started from a topology ProcessSpec, in its own process group. */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import { ProcessSpec, commandLine } from '../../services/lib/topology';
 import { ProbeResult, probe, waitUntilHealthy } from '../../scripts/lib/probe';
-import { killGroupNow, trackGroup, untrackGroup } from './cleanup';
+import { killGroupNow, removeTempDir, trackGroup, untrackGroup } from './cleanup';
 
 export type ExitStatus = { code: number | null; signal: NodeJS.Signals | null };
 
@@ -148,6 +149,28 @@ export class ManagedProcess {
       return '';
     }
   }
+}
+
+/**
+ * Starts `spec`, a process of the build, with its output in `dir`/<name>.log, and resolves once it
+ * is healthy. On failure (not built, not started, not healthy within `timeoutMs`) kills it, deletes
+ * `dir` and throws (`who` names the caller in the error; the health error carries the log tail).
+ */
+export async function startHealthyIn(who: string, spec: ProcessSpec, dir: string, timeoutMs: number): Promise<ManagedProcess> {
+  if (!fs.existsSync(spec.command)) {
+    removeTempDir(dir);
+    throw new Error(`${who}: ${spec.command} does not exist; build first (bash scripts/setup.sh or npm run build)`);
+  }
+  const proc = new ManagedProcess(spec, path.join(dir, `${spec.name}.log`));
+  try {
+    await proc.start();
+    await proc.waitHealthy(timeoutMs);
+  } catch (err) {
+    await proc.kill('SIGKILL');
+    removeTempDir(dir);
+    throw err;
+  }
+  return proc;
 }
 
 /** Waits until every process is healthy; throws naming the unhealthy ones with their log tails. */

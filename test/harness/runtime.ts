@@ -1,9 +1,7 @@
 /** A real container runtime process (dist/services/container-runtime/main.js) on a free port, as pm2 would run it. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { containerRuntimeSpec } from '../../services/lib/topology';
 import { makeTempDir, removeTempDir } from './cleanup';
-import { ManagedProcess, ProcessControls, withControls } from './process';
+import { ProcessControls, startHealthyIn, withControls } from './process';
 import { freePort } from './ports';
 
 export interface Runtime extends ProcessControls {
@@ -49,20 +47,8 @@ export async function startRuntime(opts: StartRuntimeOptions = {}): Promise<Runt
     cluster: { profile: 'demo', stateDir: dir, etcdEndpoints: [], natsServers: [], apiservers: [], jetstreamReplicas: 1 },
   });
   spec.env = { ...spec.env, KUBEMU_POD_CIDR: podCIDR, ...(opts.env ?? {}) };
-  if (!fs.existsSync(spec.command)) {
-    removeTempDir(dir);
-    throw new Error(`startRuntime: ${spec.command} does not exist; build first (npm run build)`);
-  }
-  const proc = new ManagedProcess(spec, path.join(dir, `${spec.name}.log`));
   const timeoutMs = opts.timeoutMs ?? 30000;
-  try {
-    await proc.start();
-    await proc.waitHealthy(timeoutMs);
-  } catch (err) {
-    await proc.kill('SIGKILL');
-    removeTempDir(dir);
-    throw err;
-  }
+  const proc = await startHealthyIn('startRuntime', spec, dir, timeoutMs);
   return withControls(
     proc,
     {

@@ -6,7 +6,7 @@
  * DNS (reached directly through KUBEMU_DNS_SERVER, no kube-proxy) resolves Service names, short
  * names through the search list, hosts-file names and host names.
  */
-import { ChildProcess, execFile, spawn } from 'child_process';
+import { execFile } from 'child_process';
 import { promises as dnsPromises } from 'dns';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -14,8 +14,7 @@ import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
 import { Endpoints, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 import { resourceForCase } from '../../services/lib/resources';
-import { checkHealth } from '../../services/lib/health';
-import { freePort, makeTempDir, removeTempDir } from '../harness';
+import { ClusterDns, makeTempDir, removeTempDir, startClusterDns } from '../harness';
 import { waitFor } from '../harness/wait';
 import { startTestApiServer, TestApiServer } from '../contract/env';
 
@@ -30,9 +29,7 @@ const WEB_IP = '127.131.0.20';
 let env: TestApiServer;
 let client: ApiClient;
 let tmp: string;
-let proc: ChildProcess | undefined;
-let exited: Promise<number | null>;
-let stderr = '';
+let dns: ClusterDns | undefined;
 let dnsPort: number;
 
 beforeAll(async () => {
@@ -43,31 +40,12 @@ beforeAll(async () => {
     metadata: { name: 'web', namespace: 'default' },
     spec: { type: 'ClusterIP', clusterIP: WEB_IP, selector: { app: 'web' }, ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] },
   });
-  dnsPort = await freePort();
-  const healthPort = await freePort();
-  proc = spawn(process.execPath, [path.join(DIST, 'cluster-dns/main.js')], {
-    env: {
-      ...process.env,
-      KUBEMU_COMPONENT_ID: 'cluster-dns-0',
-      KUBEMU_APISERVERS: env.address,
-      KUBEMU_NATS_SERVERS: env.natsUrls.join(','),
-      KUBEMU_DNS_LISTEN: `127.0.0.1:${dnsPort}`,
-      KUBEMU_DNS_HEALTH_LISTEN: `127.0.0.1:${healthPort}`,
-      KUBEMU_DNS_UPSTREAMS: 'none',
-      KUBEMU_CLUSTER_DNS: CLUSTER_DNS_IP,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  proc.stderr!.on('data', (c) => (stderr += c));
-  exited = new Promise((resolve) => proc!.on('exit', (code) => resolve(code)));
-  await waitFor('cluster-dns to be SERVING', async () => (await checkHealth(`127.0.0.1:${healthPort}`, 500)) === 'SERVING', 20000, { detail: () => stderr.slice(-2000) });
+  dns = await startClusterDns({ apiservers: [env.address], natsUrls: env.natsUrls, clusterDNS: CLUSTER_DNS_IP, timeoutMs: 20000 });
+  dnsPort = dns.port;
 });
 
 afterAll(async () => {
-  if (proc && proc.exitCode === null) {
-    proc.kill('SIGKILL');
-    await exited;
-  }
+  await dns?.stop();
   client?.close();
   await env?.stop();
   if (tmp) removeTempDir(tmp);
@@ -151,12 +129,11 @@ describe('cluster-dns addon - a pod process resolves through it', () => {
 
 describe('cluster-dns addon - shutdown', () => {
   it('removes its address from the Endpoints on SIGTERM and exits 0', async () => {
-    proc!.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect((await dns!.stop())?.code).toBe(0);
     const ep: Endpoints | undefined = await client.tryGet(ENDPOINTS, 'kube-system', 'kube-dns');
     expect(ep?.subsets ?? []).toEqual([]);
     // The Service stays: it belongs to the cluster, not to one replica.
     await expect(client.get(SERVICE, 'kube-system', 'kube-dns')).resolves.toBeTruthy();
-    expect(stderr).not.toMatch(/"level":"error"/);
+    expect(dns!.logs(Infinity)).not.toMatch(/"level":"error"/);
   });
 });

@@ -4,10 +4,10 @@
  * TCP, and with dig when the machine has it. Answers follow the watch: a Service created or
  * deleted is visible within a second.
  */
-import { execFileSync, spawn } from 'child_process';
-import * as path from 'path';
+import { execFile, execFileSync } from 'child_process';
 import { promises as dnsPromises } from 'dns';
 import * as net from 'net';
+import { promisify } from 'util';
 import { NatsConnection } from 'nats';
 import { ApiClient } from '../../services/lib/apiclient';
 import { Endpoints, Pod, Service } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -18,8 +18,8 @@ import { connectBus } from '../../services/lib/watchbus';
 import { decodeMessage, emptyHeader, encodeMessage, optRecord, Rcode, RRClass, RRType } from '../../services/cluster-dns/message';
 import { ClusterDnsResolver, DNS_INDEXERS } from '../../services/cluster-dns/records';
 import { DnsServer } from '../../services/cluster-dns/server';
-import { checkHealth } from '../../services/lib/health';
-import { freePort } from '../harness/ports';
+import { ExitStatus, startClusterDns } from '../harness';
+import { waitFor } from '../harness/wait';
 import { startTestApiServer, TestApiServer } from '../contract/env';
 
 jest.setTimeout(60000);
@@ -40,21 +40,8 @@ let resolver: dnsPromises.Resolver;
 let webIP: string | undefined;
 let podIP: string | undefined;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 10000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(50);
-  }
-}
+const execFileAsync = promisify(execFile);
+const until = <T>(what: string, probe: () => Promise<T | undefined>, ms = 10000) => waitFor(what, probe, ms, { intervalMs: 50 });
 
 /** Creates a Service asking for `clusterIP`; when the apiserver refuses that address, lets it allocate (or not). */
 async function createService(svc: Service): Promise<Service> {
@@ -220,11 +207,12 @@ describe('cluster-dns - TCP and dig', () => {
       return false;
     }
   })();
-  (hasDig ? it : it.skip)('dig answers over UDP and TCP', () => {
-    const dig = (...args: string[]) => execFileSync('dig', [`@127.0.0.1`, '-p', String(server.port), '+short', ...args], { encoding: 'utf8' }).trim();
-    expect(dig('db-0.db.default.svc.cluster.local')).toBe('127.1.0.5');
-    expect(dig('+tcp', 'db-0.db.default.svc.cluster.local')).toBe('127.1.0.5');
-    expect(dig('SRV', '_pg._tcp.db.default.svc.cluster.local').split('\n').sort()).toEqual([
+  (hasDig ? it : it.skip)('dig answers over UDP and TCP', async () => {
+    // Asynchronous: the server answering runs in this process, so a blocking execFileSync would starve it.
+    const dig = async (...args: string[]) => (await execFileAsync('dig', [`@127.0.0.1`, '-p', String(server.port), '+short', ...args], { encoding: 'utf8' })).stdout.trim();
+    expect(await dig('db-0.db.default.svc.cluster.local')).toBe('127.1.0.5');
+    expect(await dig('+tcp', 'db-0.db.default.svc.cluster.local')).toBe('127.1.0.5');
+    expect((await dig('SRV', '_pg._tcp.db.default.svc.cluster.local')).split('\n').sort()).toEqual([
       '0 50 5432 db-0.db.default.svc.cluster.local.',
       '0 50 5432 db-1.db.default.svc.cluster.local.',
     ]);
@@ -233,33 +221,18 @@ describe('cluster-dns - TCP and dig', () => {
 
 describe('cluster-dns - the process', () => {
   it('main.js serves DNS on KUBEMU_DNS_LISTEN, reports SERVING, and exits 0 on SIGTERM', async () => {
-    const [dnsPort, healthPort] = [await freePort(), await freePort()];
-    const proc = spawn(process.execPath, [path.join(__dirname, '../../dist/services/cluster-dns/main.js')], {
-      env: {
-        ...process.env,
-        KUBEMU_COMPONENT_ID: 'cluster-dns-0',
-        KUBEMU_APISERVERS: env.address,
-        KUBEMU_NATS_SERVERS: env.natsUrls.join(','),
-        KUBEMU_DNS_LISTEN: `127.0.0.1:${dnsPort}`,
-        KUBEMU_DNS_HEALTH_LISTEN: `127.0.0.1:${healthPort}`,
-        KUBEMU_DNS_UPSTREAMS: 'none',
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    proc.stderr!.on('data', (c) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const dns = await startClusterDns({ apiservers: [env.address], natsUrls: env.natsUrls, timeoutMs: 20000 });
+    let exit: ExitStatus | undefined;
     try {
-      await until('cluster-dns to be SERVING', async () => ((await checkHealth(`127.0.0.1:${healthPort}`, 500)) === 'SERVING' ? true : undefined), 20000);
       const r = new dnsPromises.Resolver({ timeout: 2000, tries: 2 });
-      r.setServers([`127.0.0.1:${dnsPort}`]);
+      r.setServers([dns.address]);
       expect((await r.resolve4('db.default.svc.cluster.local')).sort()).toEqual(['127.1.0.5', '127.1.0.6']);
       await expect(r.resolve4('127-9-9-9.default.pod.cluster.local')).resolves.toEqual(['127.9.9.9']);
       await expect(errCode(r.resolve4('example.com'))).resolves.toBe('EREFUSED');
     } finally {
-      proc.kill('SIGTERM');
+      exit = await dns.stop();
     }
-    expect(await exited).toBe(0);
-    expect(stderr).not.toMatch(/"level":"error"/);
+    expect(exit?.code).toBe(0);
+    expect(dns.logs(Infinity)).not.toMatch(/"level":"error"/);
   });
 });

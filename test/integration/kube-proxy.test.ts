@@ -18,6 +18,7 @@ import { resourceForCase } from '../../services/lib/resources';
 import { nodeServiceSpec } from '../../services/lib/topology';
 import { ProxyStatus } from '../../services/kube-proxy/proxier';
 import { ManagedProcess, freePort, makeTempDir, removeTempDir } from '../harness';
+import { connectCode, httpGet as get, httpTextServer, udpEchoServer, udpExchange } from '../harness/net';
 import { waitFor, sleep } from '../harness/wait';
 import { startTestApiServer, TestApiServer } from '../contract/env';
 
@@ -86,31 +87,6 @@ const proxies: Proxy[] = [];
 const servers: Array<http.Server | dgram.Socket> = [];
 let backendPort: number;
 
-function get(host: string, port: number, opts: { localAddress?: string; agent?: http.Agent; timeoutMs?: number } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path: '/', agent: opts.agent ?? false, localAddress: opts.localAddress, timeout: opts.timeoutMs ?? 3000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
-
-function connectCode(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-}
-
 async function proxiesOf(p: Proxy): Promise<ProxyStatus[]> {
   return JSON.parse((await statusGet(p, '/proxies')).body) as ProxyStatus[];
 }
@@ -133,9 +109,7 @@ function logTail(): string {
 }
 
 async function httpBackend(ip: string, name: string): Promise<void> {
-  const s = http.createServer((req, res) => res.end(name));
-  await new Promise<void>((r) => s.listen(backendPort, ip, r));
-  servers.push(s);
+  servers.push(await httpTextServer(ip, backendPort, name));
 }
 
 async function startProxy(node: string): Promise<Proxy> {
@@ -349,34 +323,14 @@ describe('kube-proxy - TCP Services', () => {
 
 describe('kube-proxy - UDP', () => {
   it('an echo Service over UDP', async () => {
-    const echo = dgram.createSocket('udp4');
-    echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
-    await new Promise<void>((r) => echo.bind(backendPort, podIP(1, 20), r));
-    servers.push(echo);
+    servers.push(await udpEchoServer(podIP(1, 20), backendPort));
     const svc = await createService('echo', { ports: [{ name: 'echo', port: 7, protocol: 'UDP' }] });
     await writeEndpoints('echo', [backend(1, 20)], [{ name: 'echo', port: backendPort, protocol: 'UDP' }]);
     const ip = svc.spec!.clusterIP!;
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
     try {
-      const reply = await waitFor(
-        'a UDP reply',
-        () =>
-          new Promise<string | undefined>((resolve) => {
-            const onMessage = (m: Buffer, rinfo: dgram.RemoteInfo) => {
-              clearTimeout(t);
-              resolve(`${m} from ${rinfo.address}:${rinfo.port}`);
-            };
-            const t = setTimeout(() => {
-              sock.removeListener('message', onMessage);
-              resolve(undefined);
-            }, 300);
-            sock.once('message', onMessage);
-            sock.send('ping', 7, ip);
-          }),
-        10000,
-        { detail: logTail },
-      );
+      const reply = await waitFor('a UDP reply', () => udpExchange(sock, 'ping', ip, 7, 300), 10000, { detail: logTail });
       expect(reply).toBe(`echo:ping from ${ip}:7`);
     } finally {
       sock.close();

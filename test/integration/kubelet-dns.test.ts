@@ -5,17 +5,15 @@
  * KUBEMU_DNS_SERVER (set in the pod's env), and the target is a headless Service, whose name
  * resolves straight to the backend pod's IP.
  */
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
 import { Event, Pod } from '../../services/lib/generated/kubemu/core/v1/core';
-import { checkHealth } from '../../services/lib/health';
 import { resourceForCase } from '../../services/lib/resources';
 import { LABEL_POD_UID, RuntimeClient } from '../../services/kubelet/runtime';
 import { startTestApiServer, TestApiServer } from '../contract/env';
-import { freePort, makeTempDir, removeTempDir } from '../harness';
+import { ClusterDns, makeTempDir, removeTempDir, startClusterDns } from '../harness';
 import { startKubelet, Kubelet } from '../harness/kubelet';
 import { startRuntime, Runtime } from '../harness/runtime';
 import { waitFor as waitUntil } from '../harness/wait';
@@ -36,10 +34,8 @@ let kubelet: Kubelet;
 let client: ApiClient;
 let rt: RuntimeClient;
 let tmp: string;
-let dns: ChildProcess | undefined;
-let dnsExited: Promise<number | null>;
+let dns: ClusterDns | undefined;
 let dnsPort: number;
-let dnsLog = '';
 
 const waitFor = <T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 30000) => waitUntil(what, get, timeoutMs, { detail: () => kubelet.logs(20) });
 
@@ -48,23 +44,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(tmp, 'host-resolv.conf'), HOST_RESOLV_CONF);
   env = await startTestApiServer({ KUBEMU_SERVICE_CIDR: '127.132.0.0/16' });
   client = new ApiClient([env.address]);
-  dnsPort = await freePort();
-  const healthPort = await freePort();
-  dns = spawn(process.execPath, [path.join(__dirname, '../../dist/services/cluster-dns/main.js')], {
-    env: {
-      ...process.env,
-      KUBEMU_COMPONENT_ID: 'cluster-dns-0',
-      KUBEMU_APISERVERS: env.address,
-      KUBEMU_NATS_SERVERS: env.natsUrls.join(','),
-      KUBEMU_DNS_LISTEN: `127.0.0.1:${dnsPort}`,
-      KUBEMU_DNS_HEALTH_LISTEN: `127.0.0.1:${healthPort}`,
-      KUBEMU_DNS_UPSTREAMS: 'none',
-      KUBEMU_CLUSTER_DNS: CLUSTER_DNS_IP,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  dns.stderr!.on('data', (c) => (dnsLog += c));
-  dnsExited = new Promise((resolve) => dns!.on('exit', (code) => resolve(code)));
+  dns = await startClusterDns({ apiservers: [env.address], natsUrls: env.natsUrls, clusterDNS: CLUSTER_DNS_IP, timeoutMs: 20000 });
+  dnsPort = dns.port;
   runtime = await startRuntime();
   kubelet = await startKubelet({
     apiservers: [env.address],
@@ -73,7 +54,6 @@ beforeAll(async () => {
     env: { KUBEMU_CLUSTER_DNS: CLUSTER_DNS_IP, KUBEMU_KUBELET_RESOLV_CONF: path.join(tmp, 'host-resolv.conf') },
   });
   rt = new RuntimeClient(runtime.address);
-  await waitUntil('cluster-dns to be SERVING', async () => (await checkHealth(`127.0.0.1:${healthPort}`, 500)) === 'SERVING', 20000, { detail: () => dnsLog.slice(-2000) });
 });
 
 afterAll(async () => {
@@ -81,10 +61,7 @@ afterAll(async () => {
   client?.close();
   await kubelet?.stop();
   await runtime?.stop();
-  if (dns && dns.exitCode === null) {
-    dns.kill('SIGTERM');
-    await dnsExited;
-  }
+  await dns?.stop();
   await env?.stop();
   if (tmp) removeTempDir(tmp);
 });

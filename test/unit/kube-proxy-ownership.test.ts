@@ -34,6 +34,13 @@ function proxy(kernel: FakeKernel, who: string, events: string[] = [], warn?: je
   });
 }
 
+/** A fresh fake kernel and one proxy on it per name, all recording into one `events` list. */
+function proxiesOn(...names: string[]) {
+  const kernel = new FakeKernel();
+  const events: string[] = [];
+  return { kernel, events, proxies: names.map((who) => proxy(kernel, who, events)) };
+}
+
 beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
@@ -65,10 +72,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   const K = 'TCP/127.130.0.10:80';
 
   it('the preferred proxy binds at once; the standby waits, then retries while it is held elsewhere', async () => {
-    const kernel = new FakeKernel();
-    const events: string[] = [];
-    const a = proxy(kernel, 'a', events);
-    const b = proxy(kernel, 'b', events);
+    const { kernel, events, proxies: [a, b] } = proxiesOn('a', 'b');
     a.setWanted(new Map([[K, true]]));
     b.setWanted(new Map([[K, false]]));
     await jest.advanceTimersByTimeAsync(0);
@@ -87,10 +91,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   });
 
   it('the holder dies: the standby takes over within the retry interval', async () => {
-    const kernel = new FakeKernel();
-    const events: string[] = [];
-    const a = proxy(kernel, 'a', events);
-    const b = proxy(kernel, 'b', events);
+    const { kernel, events, proxies: [a, b] } = proxiesOn('a', 'b');
     a.setWanted(new Map([[K, true]]));
     b.setWanted(new Map([[K, false]]));
     await jest.advanceTimersByTimeAsync(1500);
@@ -108,9 +109,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   });
 
   it('a holder that no longer wants the address closes it; nobody binds it again', async () => {
-    const kernel = new FakeKernel();
-    const events: string[] = [];
-    const a = proxy(kernel, 'a', events);
+    const { kernel, events, proxies: [a] } = proxiesOn('a');
     a.setWanted(new Map([[K, true]]));
     await jest.advanceTimersByTimeAsync(0);
     a.setWanted(new Map());
@@ -121,8 +120,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   });
 
   it('an address dropped while its bind is in flight is closed when the bind lands', async () => {
-    const kernel = new FakeKernel();
-    const a = proxy(kernel, 'a');
+    const { kernel, proxies: [a] } = proxiesOn('a');
     a.setWanted(new Map([[K, true]]));
     a.setWanted(new Map());
     await jest.advanceTimersByTimeAsync(0);
@@ -131,8 +129,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   });
 
   it('a waiting standby that becomes preferred tries at once', async () => {
-    const kernel = new FakeKernel();
-    const a = proxy(kernel, 'a');
+    const { kernel, proxies: [a] } = proxiesOn('a');
     a.setWanted(new Map([[K, false]]));
     await jest.advanceTimersByTimeAsync(10);
     expect(kernel.attempts).toEqual([]);
@@ -172,9 +169,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   });
 
   it('lost(): a held socket that failed is released and bound again', async () => {
-    const kernel = new FakeKernel();
-    const events: string[] = [];
-    const a = proxy(kernel, 'a', events);
+    const { kernel, events, proxies: [a] } = proxiesOn('a');
     a.setWanted(new Map([[K, true]]));
     await jest.advanceTimersByTimeAsync(0);
     kernel.kill('a');
@@ -187,8 +182,7 @@ describe('kube-proxy ownership - bind and standby', () => {
   });
 
   it('stop() closes everything and ignores later calls', async () => {
-    const kernel = new FakeKernel();
-    const a = proxy(kernel, 'a');
+    const { kernel, proxies: [a] } = proxiesOn('a');
     a.setWanted(new Map([[K, true], ['UDP/127.130.0.10:53', true]]));
     await jest.advanceTimersByTimeAsync(0);
     expect(kernel.holders.size).toBe(2);

@@ -10,6 +10,8 @@ import { Endpoints, Node, Service } from '../../services/lib/generated/kubemu/co
 import { logger } from '../../services/lib/log';
 import { Proxier } from '../../services/kube-proxy/proxier';
 import { parseCidr } from '../../services/kube-proxy/servicemap';
+import { connectCode, httpGet as get, httpTextServer, udpEchoServer, udpExchange } from '../harness/net';
+import { sleep, waitFor } from '../harness/wait';
 
 jest.setTimeout(20000);
 
@@ -20,21 +22,7 @@ const POD_NET = `127.${rnd(64, 127)}.${rnd(0, 255)}`;
 const SVC_NET = `127.${rnd(130, 253)}.${rnd(0, 255)}`;
 const PORT = rnd(21000, 31000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(20);
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined | false>, ms = 5000) => waitFor(what, probe, ms, { intervalMs: 20 });
 
 const services: Service[] = [];
 const endpoints = new Map<string, Endpoints>();
@@ -48,34 +36,8 @@ const baseLog = logger('kube-proxy-test');
 const log = { ...baseLog, warn: (msg: string, fields?: Record<string, unknown>) => (warnings.push(msg), baseLog.warn(msg, fields)) };
 const backends: Array<http.Server | dgram.Socket> = [];
 
-function get(host: string, port: number, opts: { localAddress?: string; agent?: http.Agent } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host, port, path: '/', agent: opts.agent ?? false, localAddress: opts.localAddress, timeout: 3000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(body));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-  });
-}
-
-function connectCode(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.on('connect', () => {
-      s.destroy();
-      resolve('connected');
-    });
-    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-}
-
 async function httpBackend(ip: string, port: number, name: string): Promise<http.Server> {
-  const s = http.createServer((req, res) => res.end(name));
-  await new Promise<void>((r) => s.listen(port, ip, r));
+  const s = await httpTextServer(ip, port, name);
   backends.push(s);
   return s;
 }
@@ -205,29 +167,13 @@ describe('kube-proxy proxier - internalTrafficPolicy Local', () => {
 describe('kube-proxy proxier - UDP', () => {
   it('echo through the ClusterIP; replies come from the Service address', async () => {
     const ip = `${SVC_NET}.12`;
-    const echo = dgram.createSocket('udp4');
-    echo.on('message', (m, r) => echo.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
-    await new Promise<void>((r) => echo.bind(PORT, `${POD_NET}.30`, r));
-    backends.push(echo);
+    backends.push(await udpEchoServer(`${POD_NET}.30`, PORT));
     services.push({ metadata: { name: 'echo', namespace: 'default' }, spec: { clusterIP: ip, ports: [{ name: 'udp', port: 53, protocol: 'UDP' }] } });
     setEndpoints('echo', [{ ip: `${POD_NET}.30`, node: 'n1' }], PORT, 'udp', 'UDP');
     const client = dgram.createSocket('udp4');
     await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
     try {
-      const reply = await until('a UDP reply', () =>
-        new Promise<string | undefined>((resolve) => {
-          const onMessage = (m: Buffer, rinfo: dgram.RemoteInfo) => {
-            clearTimeout(t);
-            resolve(`${m.toString()} from ${rinfo.address}:${rinfo.port}`);
-          };
-          const t = setTimeout(() => {
-            client.removeListener('message', onMessage);
-            resolve(undefined);
-          }, 200);
-          client.once('message', onMessage);
-          client.send('hi', 53, ip);
-        }),
-      );
+      const reply = await until('a UDP reply', () => udpExchange(client, 'hi', ip, 53, 200));
       expect(reply).toBe(`echo:hi from ${ip}:53`);
       expect(proxier.serviceCounters().get('default/echo')?.active).toBe(1);
       // the idle session is closed after udpIdleMs (300 ms here)
