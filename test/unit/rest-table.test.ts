@@ -201,6 +201,24 @@ describe('rest-table - columns per kind', () => {
       expect((table.rows as Array<{ cells: unknown[] }>)[0].cells).toHaveLength(defs.length);
     }
   });
+
+  test('rest-table - bare objects print without throwing, and objects are not mutated', () => {
+    const deepFreeze = <T>(o: T): T => {
+      if (o && typeof o === 'object') {
+        for (const v of Object.values(o as object)) deepFreeze(v);
+        Object.freeze(o);
+      }
+      return o;
+    };
+    for (const resource of ['pods', 'nodes', 'namespaces', 'services', 'endpoints', 'events', 'configmaps', 'secrets', 'persistentvolumes', 'persistentvolumeclaims', 'deployments', 'replicasets', 'statefulsets', 'daemonsets', 'jobs', 'cronjobs', 'ingresses', 'ingressclasses', 'leases']) {
+      const r = info(resource);
+      const bare = deepFreeze({});
+      const decoded = deepFreeze(r.codec.fromJSON({ metadata: { name: 'x', creationTimestamp: ago(1 * S), deletionTimestamp: ago(0) }, spec: {}, status: {} }));
+      for (const includeObject of ['None', 'Metadata', 'Object'] as const) {
+        expect(() => toTable(r, [bare as never, decoded], { now: NOW, includeObject })).not.toThrow();
+      }
+    }
+  });
 });
 
 describe('rest-table - pods', () => {
