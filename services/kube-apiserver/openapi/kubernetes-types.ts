@@ -1,6 +1,7 @@
 // What Kubernetes' Go types say and the proto files cannot: which strings are Quantities or
 // Times, which fields are required, the strategic-merge-patch struct tags, and the descriptions
 // of the fields every kind shares. Tables keyed by "<proto message short name>.<json field>".
+import { PatchSchema, STRATEGIC_SCHEMAS } from '../../lib/strategicpatch';
 
 /** Kubernetes' model names of the types kubemu represents as plain proto scalars or Values. */
 export const MODEL = {
@@ -121,38 +122,27 @@ export interface PatchMeta {
 }
 
 /**
- * Kubernetes' patchStrategy/patchMergeKey struct tags of the fields kubemu has, as in
- * k8s.io/api (core/v1, apps/v1, batch/v1) and apimachinery's ObjectMeta. `kubectl apply`
- * (client side) and the apiserver's strategic merge patch read them through the OpenAPI
- * extensions x-kubernetes-patch-strategy / x-kubernetes-patch-merge-key.
+ * Kubernetes' patchStrategy/patchMergeKey struct tags by "<type>.<field>", read from the one
+ * table the strategic merge patch engine uses (services/lib/strategicpatch.ts), so that what
+ * `kubectl apply` learns from the OpenAPI extensions x-kubernetes-patch-strategy /
+ * x-kubernetes-patch-merge-key and what the apiserver does are the same facts.
  */
-export const PATCH_META: Record<string, PatchMeta> = {
-  'ObjectMeta.finalizers': { strategy: 'merge' },
-  'ObjectMeta.ownerReferences': { strategy: 'merge', mergeKey: 'uid' },
-  'PodSpec.volumes': { strategy: 'merge,retainKeys', mergeKey: 'name' },
-  'PodSpec.initContainers': { strategy: 'merge', mergeKey: 'name' },
-  'PodSpec.containers': { strategy: 'merge', mergeKey: 'name' },
-  'PodSpec.imagePullSecrets': { strategy: 'merge', mergeKey: 'name' },
-  'PodSpec.hostAliases': { strategy: 'merge', mergeKey: 'ip' },
-  'PodSpec.topologySpreadConstraints': { strategy: 'merge', mergeKey: 'topologyKey' },
-  'Container.ports': { strategy: 'merge', mergeKey: 'containerPort' },
-  'Container.env': { strategy: 'merge', mergeKey: 'name' },
-  'Container.volumeMounts': { strategy: 'merge', mergeKey: 'mountPath' },
-  'PodStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'PodStatus.podIPs': { strategy: 'merge', mergeKey: 'ip' },
-  'PodStatus.hostIPs': { strategy: 'merge', mergeKey: 'ip' },
-  'NodeStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'NodeStatus.addresses': { strategy: 'merge', mergeKey: 'type' },
-  'NamespaceStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'PersistentVolumeClaimStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'ServiceSpec.ports': { strategy: 'merge', mergeKey: 'port' },
-  'DeploymentSpec.strategy': { strategy: 'retainKeys' },
-  'DeploymentStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'ReplicaSetStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'StatefulSetStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'DaemonSetStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-  'JobStatus.conditions': { strategy: 'merge', mergeKey: 'type' },
-};
+export const PATCH_META: Record<string, PatchMeta> = patchMetaFromStrategicSchemas();
+
+function patchMetaFromStrategicSchemas(): Record<string, PatchMeta> {
+  const out: Record<string, PatchMeta> = {};
+  const seen = new Set<PatchSchema>();
+  const visit = (schema: PatchSchema | undefined): void => {
+    if (!schema || seen.has(schema)) return;
+    seen.add(schema);
+    for (const [field, meta] of Object.entries(schema.fields)) {
+      if (meta.strategy) out[`${schema.name}.${field}`] = { strategy: meta.strategy, ...(meta.mergeKey ? { mergeKey: meta.mergeKey } : {}) };
+      visit(meta.type);
+    }
+  };
+  Object.values(STRATEGIC_SCHEMAS).forEach(visit);
+  return out;
+}
 
 /** Kubernetes' list-map keys (x-kubernetes-list-type: map) where they are more than the merge key. */
 export const LIST_MAP_KEYS: Record<string, string[]> = {

@@ -152,18 +152,20 @@ function messageSchema(dialect: Dialect, model: ProtoModel, protoFullName: strin
 
 /** The named models that are not proto messages. */
 function specialModels(dialect: Dialect): Record<string, Schema> {
+  // Kubernetes' v3 documents give these two no `type` but the alternatives (kubectl explain then
+  // names the model: <IntOrString>, <map[string]Quantity>); swagger 2.0 has a plain string type.
   const intOrString: Schema = {
     description: 'IntOrString is a type that can hold an int32 or a string. When used in JSON or YAML marshalling and unmarshalling, it produces or consumes the inner type.',
-    type: 'string',
     format: 'int-or-string',
+    ...(dialect === 'v3' ? { oneOf: [{ type: 'integer' }, { type: 'string' }], 'x-kubernetes-int-or-string': true } : { type: 'string' }),
   };
-  if (dialect === 'v3') intOrString['x-kubernetes-int-or-string'] = true;
+  const quantity: Schema = {
+    description: 'Quantity is a fixed-point representation of a number, in the serialization format <decimal><suffix>: 100m, 1.5, 64Mi, 1G. Its JSON form is a string (a plain number is accepted).',
+    ...(dialect === 'v3' ? { oneOf: [{ type: 'string' }, { type: 'number' }] } : { type: 'string' }),
+  };
   return {
     [MODEL.intOrString]: intOrString,
-    [MODEL.quantity]: {
-      description: "Quantity is a fixed-point representation of a number, in the serialization format <decimal><suffix>: 100m, 1.5, 64Mi, 1G. Its JSON form is a string (a plain number is accepted).",
-      type: 'string',
-    },
+    [MODEL.quantity]: quantity,
     [MODEL.time]: { description: 'Time is a wrapper around time.Time which supports correct marshaling to YAML and JSON: an RFC 3339 date and time.', type: 'string', format: 'date-time' },
     [MODEL.microTime]: { description: 'MicroTime is version of Time with microsecond level precision.', type: 'string', format: 'date-time' },
     [MODEL.fieldsV1]: { description: 'FieldsV1 stores a set of fields in a data structure like a Trie, in JSON format.', type: 'object' },

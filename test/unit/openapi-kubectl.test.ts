@@ -1,0 +1,163 @@
+// openapi - the real kubectl (v1.32) reads our documents: `kubectl explain` needs discovery
+// (/api, /apis) to map "pod" to v1/Pod and the OpenAPI v3 index and group-version document.
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import { AddressInfo } from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { openapiV3Document, openapiV3Index } from '../../services/kube-apiserver/openapi';
+import { RESOURCES } from '../../services/lib/resources';
+
+const KUBECTL = '/usr/bin/kubectl';
+const maybe = fs.existsSync(KUBECTL) ? describe : describe.skip;
+
+/** Legacy discovery documents of RESOURCES: just what kubectl's RESTMapper needs. */
+function discovery(url: string): object | undefined {
+  if (url === '/api') return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] };
+  const groups = new Map<string, string[]>();
+  for (const r of RESOURCES) if (r.group) groups.set(r.group, [...new Set([...(groups.get(r.group) ?? []), r.version])]);
+  if (url === '/apis') {
+    return {
+      kind: 'APIGroupList',
+      apiVersion: 'v1',
+      groups: [...groups].map(([name, versions]) => ({
+        name,
+        versions: versions.map((v) => ({ groupVersion: `${name}/${v}`, version: v })),
+        preferredVersion: { groupVersion: `${name}/${versions[0]}`, version: versions[0] },
+      })),
+    };
+  }
+  const m = /^\/(?:api|apis\/([^/]+))\/([^/]+)$/.exec(url);
+  if (!m) return undefined;
+  const [group, version] = [m[1] ?? '', m[2]];
+  const resources = RESOURCES.filter((r) => r.group === group && r.version === version);
+  if (!resources.length) return undefined;
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group ? `${group}/${version}` : version,
+    resources: resources.map((r) => ({
+      name: r.resource,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
+      shortNames: r.shortNames,
+    })),
+  };
+}
+
+/** The create requests kubectl sent (URL with query), answered by echoing the object back. */
+const creates: string[] = [];
+
+function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method === 'POST') {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      creates.push(req.url ?? '');
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end(Buffer.concat(chunks));
+    });
+    return;
+  }
+  let body: object | undefined;
+  if (url.pathname === '/openapi/v3') body = openapiV3Index();
+  else if (url.pathname.startsWith('/openapi/v3/')) body = openapiV3Document(url.pathname.slice('/openapi/v3/'.length));
+  else if (url.pathname === '/version') body = { major: '1', minor: '32', gitVersion: 'v1.32.0' };
+  else body = discovery(url.pathname);
+  if (!body) {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: 'the server could not find the requested resource' }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function kubectl(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(KUBECTL, args, { env, timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+maybe('openapi - kubectl explain against our documents', () => {
+  let server: http.Server;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    server = http.createServer(serve);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubemu-openapi-kubectl-'));
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: kubemu',
+        '  cluster:',
+        `    server: http://127.0.0.1:${port}`,
+        'contexts:',
+        '- name: kubemu',
+        '  context:',
+        '    cluster: kubemu',
+        '    user: kubemu',
+        'current-context: kubemu',
+        'users:',
+        '- name: kubemu',
+        '  user: {}',
+        '',
+      ].join('\n'),
+    );
+    env = { PATH: process.env.PATH, HOME: dir, KUBECONFIG: kubeconfig, KUBECACHEDIR: path.join(dir, 'cache') };
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('openapi - kubectl explain pod.spec.containers prints the Container fields', async () => {
+    const r = await kubectl(['explain', 'pod.spec.containers'], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^KIND:\s+Pod$/m);
+    expect(r.stdout).toMatch(/^VERSION:\s+v1$/m);
+    expect(r.stdout).toMatch(/^FIELD: containers <\[\]Container>$/m);
+    const fields = r.stdout.slice(r.stdout.indexOf('FIELDS:'));
+    expect(fields).toMatch(/^ {2}name\t<string> -required-$/m);
+    for (const f of ['image\t<string>', 'env\t<[]EnvVar>', 'ports\t<[]ContainerPort>', 'resources\t<ResourceRequirements>', 'volumeMounts\t<[]VolumeMount>', 'imagePullPolicy\t<string>']) {
+      expect(fields).toContain(`  ${f}`);
+    }
+  });
+
+  test('openapi - kubectl explain shows IntOrString and Quantity as Kubernetes names them', async () => {
+    const r = await kubectl(['explain', 'deployment.spec.strategy.rollingUpdate'], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^GROUP:\s+apps$/m);
+    expect(r.stdout).toContain('  maxSurge\t<IntOrString>');
+    const limits = await kubectl(['explain', 'pod.spec.containers.resources.limits'], env);
+    expect(limits.code).toBe(0);
+    expect(limits.stdout).toContain('FIELD: limits <map[string]Quantity>');
+  });
+
+  test('openapi - kubectl create validates server side: fieldValidation=Strict from the PATCH parameter', async () => {
+    const manifest = path.join(dir, 'pod.yaml');
+    fs.writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  containers:\n  - name: web\n    image: nginx\n');
+    creates.length = 0;
+    const r = await kubectl(['create', '-f', manifest], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(creates).toHaveLength(1);
+    expect(creates[0]).toMatch(/^\/api\/v1\/namespaces\/default\/pods\?(.*&)?fieldValidation=Strict/);
+  });
+});
