@@ -13,6 +13,7 @@ import { ServiceAllocator } from './serviceallocator';
 import { addApiServerService, serverOptions } from './grpc-service';
 import { WatchPublisher } from './publisher';
 import { Registry } from './registry';
+import { RunningRestServer, startRestServer } from './rest/server';
 import { EtcdStorage } from './storage';
 
 export interface ApiServerOptions {
@@ -31,6 +32,8 @@ export interface ApiServerOptions {
    * Default: the gRPC port + 100, the topology's `http` port (base+400+i next to gRPC base+300+i).
    */
   httpPort?: number;
+  /** host:port to serve the Kubernetes REST API on (plain HTTP/1.1); unset: no REST API. */
+  httpListen?: string;
 }
 
 export interface RunningApiServer {
@@ -41,6 +44,8 @@ export interface RunningApiServer {
   nats: NatsConnection;
   publisher: WatchPublisher;
   elector: LeaderElector;
+  /** The REST API server, when httpListen was given. */
+  rest?: RunningRestServer;
   /** Stops serving, gives up the publisher lease, closes etcd and NATS. */
   stop(): Promise<void>;
 }
@@ -102,9 +107,11 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
   // Health: serving while etcd answers and NATS is connected.
   let stopped = false;
   let bootstrapped = false;
+  let etcdOk = false;
   const checkHealth = async () => {
     try {
       await storage.currentRevision();
+      etcdOk = true;
       if (!bootstrapped) {
         await ensureSystemNamespaces(registry, log);
         await ensureKubernetesService(registry, serviceAllocator, { host, httpPort: opts.httpPort ?? port + 100 }, log);
@@ -112,12 +119,27 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       }
       health.set('', nats.isClosed() ? ServingStatus.NOT_SERVING : ServingStatus.SERVING);
     } catch (err) {
+      etcdOk = false;
       health.set('', ServingStatus.NOT_SERVING);
       log.warn('not healthy', { err: (err as Error).message });
     }
   };
   await checkHealth();
   const healthTimer = setInterval(() => void checkHealth(), 2000);
+
+  const rest = opts.httpListen
+    ? await startRestServer(opts.httpListen, {
+        registry,
+        nats,
+        log,
+        readiness: () => [
+          { name: 'etcd', ok: etcdOk },
+          { name: 'watch-bus', ok: !nats.isClosed() },
+          { name: 'bootstrap', ok: bootstrapped },
+        ],
+      })
+    : undefined;
+  if (rest) log.info('serving the REST API', { address: rest.address });
 
   const timings = config.profile.timings;
   const compactionIntervalMs = opts.compactionIntervalMs ?? 5 * 60 * 1000;
@@ -145,6 +167,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
     nats,
     publisher,
     elector,
+    rest,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -153,6 +176,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<RunningApi
       await elector.stop();
       await registry.namespaces.stop();
       health.dispose();
+      await rest?.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await nats.close().catch(() => undefined);
       storage.close();

@@ -413,7 +413,11 @@ export function apiserverSpec(opts: {
     main: 'services/kube-apiserver/main.ts',
     ports,
     address,
-    env: { ...componentEnv(opts.name, opts.cluster), KUBEMU_APISERVER_LISTEN: address },
+    env: {
+      ...componentEnv(opts.name, opts.cluster),
+      KUBEMU_APISERVER_LISTEN: address,
+      ...(opts.httpPort !== undefined ? { KUBEMU_APISERVER_HTTP_LISTEN: `${HOST}:${opts.httpPort}` } : {}),
+    },
     health: { kind: 'grpc', address },
     root: opts.root,
   });
