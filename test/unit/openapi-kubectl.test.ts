@@ -48,19 +48,37 @@ function discovery(url: string): object | undefined {
   };
 }
 
-/** The create requests kubectl sent (URL with query), answered by echoing the object back. */
-const creates: string[] = [];
+/** The writes kubectl sent (method, URL with query, body); creates are answered by echoing the object back. */
+const writes: { method: string; url: string; body: string }[] = [];
+
+/** The one live object `kubectl apply` finds: pod default/web, as last applied with one container. */
+const LAST_APPLIED = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'web', namespace: 'default' },
+  spec: { containers: [{ name: 'web', image: 'nginx:1', env: [{ name: 'A', value: '1' }] }, { name: 'sidecar', image: 'busybox' }] },
+};
+const LIVE_POD = {
+  ...LAST_APPLIED,
+  metadata: { ...LAST_APPLIED.metadata, uid: 'u1', resourceVersion: '5', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(LAST_APPLIED) } },
+};
 
 function serve(req: http.IncomingMessage, res: http.ServerResponse): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
-  if (req.method === 'POST') {
+  if (req.method !== 'GET') {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      creates.push(req.url ?? '');
-      res.writeHead(201, { 'content-type': 'application/json' });
-      res.end(Buffer.concat(chunks));
+      const body = Buffer.concat(chunks).toString();
+      writes.push({ method: req.method ?? '', url: req.url ?? '', body });
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
+      res.end(req.method === 'POST' ? body : JSON.stringify(LIVE_POD));
     });
+    return;
+  }
+  if (url.pathname === '/api/v1/namespaces/default/pods/web') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(LIVE_POD));
     return;
   }
   let body: object | undefined;
@@ -153,11 +171,36 @@ maybe('openapi - kubectl explain against our documents', () => {
   test('openapi - kubectl create validates server side: fieldValidation=Strict from the PATCH parameter', async () => {
     const manifest = path.join(dir, 'pod.yaml');
     fs.writeFileSync(manifest, 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  containers:\n  - name: web\n    image: nginx\n');
-    creates.length = 0;
+    writes.length = 0;
     const r = await kubectl(['create', '-f', manifest], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(creates).toHaveLength(1);
-    expect(creates[0]).toMatch(/^\/api\/v1\/namespaces\/default\/pods\?(.*&)?fieldValidation=Strict/);
+    expect(writes).toHaveLength(1);
+    expect(writes[0].method).toBe('POST');
+    expect(writes[0].url).toMatch(/^\/api\/v1\/namespaces\/default\/pods\?(.*&)?fieldValidation=Strict/);
+  });
+
+  test('openapi - kubectl apply builds its strategic merge patch from our v3 merge keys', async () => {
+    const manifest = path.join(dir, 'web.yaml');
+    // web's image changes and its env gains B; sidecar is dropped.
+    fs.writeFileSync(
+      manifest,
+      'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\nspec:\n  containers:\n  - name: web\n    image: nginx:2\n    env:\n    - name: A\n      value: "1"\n    - name: B\n      value: "2"\n',
+    );
+    writes.length = 0;
+    const r = await kubectl(['apply', '-f', manifest], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(writes).toHaveLength(1);
+    expect(writes[0].method).toBe('PATCH');
+    expect(writes[0].url).toMatch(/^\/api\/v1\/namespaces\/default\/pods\/web\?(.*&)?fieldValidation=Strict/);
+    const patch = JSON.parse(writes[0].body);
+    // Lists merged by key: element order directives, the dropped container deleted by its name.
+    expect(patch.spec['$setElementOrder/containers']).toEqual([{ name: 'web' }]);
+    expect(patch.spec.containers).toEqual(expect.arrayContaining([{ $patch: 'delete', name: 'sidecar' }]));
+    const web = patch.spec.containers.find((c: { name: string; image?: string }) => c.name === 'web');
+    expect(web.image).toBe('nginx:2');
+    expect(web['$setElementOrder/env']).toEqual([{ name: 'A' }, { name: 'B' }]);
+    expect(web.env).toEqual([{ name: 'B', value: '2' }]);
   });
 });
