@@ -534,7 +534,7 @@ describe('rest-table - workloads', () => {
     ['not started yet', { completions: 1 }, {}, {}, ['Running', '0/1', '']],
     ['failed', { completions: 1, backoffLimit: 6 }, { startTime: ago(4 * M), failed: 7, conditions: [{ type: 'FailureTarget', status: 'True' }, { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] }, {}, ['Failed', '0/1', '4m']],
     ['failure target reached, pods still terminating', { completions: 1 }, { startTime: ago(4 * M), conditions: [{ type: 'FailureTarget', status: 'True' }] }, {}, ['FailureTarget', '0/1', '4m']],
-    ['success criteria met', { completions: 1 }, { startTime: ago(4 * M), succeeded: 1, conditions: [{ type: 'SuccessCriteriaMet', status: 'True' }] }, {}, ['SuccessCriteriaMet', '1/1', '4m']],
+    ['success criteria met, not yet Complete', { completions: 1 }, { startTime: ago(4 * M), succeeded: 1, conditions: [{ type: 'SuccessCriteriaMet', status: 'True' }] }, {}, ['Running', '1/1', '4m']],
     ['suspended', { completions: 1, suspend: true }, { conditions: [{ type: 'Suspended', status: 'True' }] }, {}, ['Suspended', '0/1', '']],
     ['resumed (Suspended False)', { completions: 1 }, { startTime: ago(10 * S), conditions: [{ type: 'Suspended', status: 'False' }] }, {}, ['Running', '0/1', '10s']],
     ['terminating', { completions: 1 }, { startTime: ago(10 * S) }, { deletionTimestamp: ago(1 * S) }, ['Terminating', '0/1', '10s']],
