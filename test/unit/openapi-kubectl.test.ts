@@ -158,6 +158,17 @@ maybe('openapi - kubectl explain against our documents', () => {
     }
   });
 
+  test('openapi - kubectl explain works for every resource kubemu serves', async () => {
+    for (const r of RESOURCES) {
+      const out = await kubectl(['explain', r.resource], env);
+      expect([r.resource, out.code, out.stderr]).toEqual([r.resource, 0, '']);
+      expect(out.stdout).toMatch(new RegExp(`^KIND:\\s+${r.kind}$`, 'm'));
+      expect(out.stdout).toMatch(new RegExp(`^VERSION:\\s+${r.version}$`, 'm'));
+      if (r.group) expect(out.stdout).toMatch(new RegExp(`^GROUP:\\s+${r.group.replace(/\./g, '\\.')}$`, 'm'));
+      expect(out.stdout).toContain('  metadata\t<ObjectMeta>');
+    }
+  });
+
   test('openapi - kubectl explain shows IntOrString and Quantity as Kubernetes names them', async () => {
     const r = await kubectl(['explain', 'deployment.spec.strategy.rollingUpdate'], env);
     expect(r.code).toBe(0);

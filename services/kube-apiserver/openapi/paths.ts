@@ -3,9 +3,8 @@
 // and whether it lists the `fieldValidation` query parameter (then it validates server side), and
 // x-kubernetes-group-version-kind to find that operation.
 import { RESOURCES, ResourceInfo } from '../../lib/resources';
-import { MODEL } from './kubernetes-types';
-import { Dialect, GroupVersionKind, ref, SCALABLE, Schema } from './schemas';
-import { kubernetesModelName, protoPackage } from './kubernetes-types';
+import { kubernetesModelName, MODEL, protoPackage } from './kubernetes-types';
+import { Dialect, EVICTION_MODEL, GroupVersionKind, ref, SCALABLE, Schema } from './schemas';
 
 interface Param {
   name: string;
@@ -184,6 +183,9 @@ function resourcePaths(dialect: Dialect, r: ResourceInfo): Record<string, Schema
     const binding = kubernetesModelName('kubemu.core.v1.Binding');
     paths[`${item}/binding`] = pathItem([P.name('Binding'), ...scope, P.pretty], {
       post: op({ id: `create${gv}${ns}PodBinding`, description: 'create binding of a Pod', action: 'post', gvk: { group: '', version: 'v1', kind: 'Binding' }, params: write, body: { model: binding }, responses: { '200': binding, '201': binding, '202': binding } }),
+    });
+    paths[`${item}/eviction`] = pathItem([P.name('Eviction'), ...scope, P.pretty], {
+      post: op({ id: `create${gv}${ns}PodEviction`, description: 'create eviction of a Pod', action: 'post', gvk: { group: 'policy', version: 'v1', kind: 'Eviction' }, params: write, body: { model: EVICTION_MODEL }, responses: { '200': EVICTION_MODEL, '201': EVICTION_MODEL, '202': EVICTION_MODEL } }),
     });
   }
   return paths;

@@ -200,6 +200,23 @@ function listModel(dialect: Dialect, group: string, version: string, kind: strin
   };
 }
 
+/** policy/v1 Eviction, the body of pods/eviction (kubectl drain); it has no proto message, the REST layer reads it as JSON. */
+export const EVICTION_MODEL = 'io.k8s.api.policy.v1.Eviction';
+
+function evictionModel(dialect: Dialect): Schema {
+  return {
+    description: 'Eviction evicts a pod from its node subject to certain policies and safety constraints. This is a subresource of Pod. A request to cause such an eviction is created by POSTing to .../pods/<pod name>/evictions.',
+    type: 'object',
+    properties: {
+      apiVersion: { description: FIELD_DESCRIPTIONS['*.apiVersion'], type: 'string' },
+      deleteOptions: refSchema(dialect, kubernetesModelName('kubemu.meta.v1.DeleteOptions'), 'DeleteOptions may be provided'),
+      kind: { description: FIELD_DESCRIPTIONS['*.kind'], type: 'string' },
+      metadata: refSchema(dialect, kubernetesModelName('kubemu.meta.v1.ObjectMeta'), 'ObjectMeta describes the pod that is being evicted.'),
+    },
+    'x-kubernetes-group-version-kind': [{ group: 'policy', version: 'v1', kind: 'Eviction' }],
+  };
+}
+
 /** The messages reachable from `roots`, each a proto full name. */
 function closure(model: ProtoModel, roots: string[]): Set<string> {
   const out = new Set<string>();
@@ -237,6 +254,7 @@ export function buildSchemas(dialect: Dialect, gv?: { group: string; version: st
     const item = kubernetesModelName(`${protoPackage(r.group, r.version)}.${r.kind}`);
     schemas[`${item}List`] = listModel(dialect, r.group, r.version, r.kind, item);
   }
+  if (resources.some((r) => r.resource === 'pods')) schemas[EVICTION_MODEL] = evictionModel(dialect);
   Object.assign(schemas, specialModels(dialect));
   return schemas;
 }
