@@ -254,6 +254,8 @@ function streamLogs(
       }
     });
     call.on('end', () => {
+      // grpc-js ends the stream after reporting an error status: the error has been answered.
+      if (settled) return;
       sendHeaders();
       res.end();
       settle();
