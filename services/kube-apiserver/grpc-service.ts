@@ -87,7 +87,7 @@ export function addApiServerService(server: grpc.Server, registry: Registry, log
     patch: (call, cb) =>
       handle('Patch', call, cb, async (r) => {
         const info = registry.resource(r.resource ?? '');
-        const out = await registry.patch(info, r.namespace ?? '', r.name ?? '', r.patchType ?? '', r.patch ?? new Uint8Array(), r.subresource ?? '', { dryRun: r.dryRun });
+        const out = await registry.patch(info, r.namespace ?? '', r.name ?? '', r.patchType ?? '', r.patch ?? new Uint8Array(), r.subresource ?? '', { dryRun: r.dryRun, fieldManager: r.fieldManager || undefined });
         return wrap(info.objectCase, out as never);
       }),
     delete: (call, cb) =>

@@ -5,6 +5,9 @@ import { ApiError, errors, field, FieldError } from '../lib/errors';
 import { fieldValue, parseFieldSelector } from '../lib/fields';
 import { labelSelectorFromMeta, parseLabelSelector } from '../lib/labels';
 import { applyJsonPatch, applyMergePatch, parsePatchDocument, PatchError } from '../lib/patch';
+import { applyStrategicMergePatch, findTypeMismatch, goSyntax, strategicSchemaFor, StrategicPatchError } from '../lib/strategicpatch';
+import { trackUpdate } from '../lib/fieldmanager';
+import { applyPatch } from './apply';
 import { findResource, KubeObject, resourceForCase, ResourceInfo, storageKey, storagePrefix } from '../lib/resources';
 import { logger, Logger } from '../lib/log';
 import { applyDefaults } from './defaulting';
@@ -38,6 +41,13 @@ export interface RegistryOptions {
 export interface WriteOptions {
   /** ["All"]: run every step but do not store. */
   dryRun?: string[];
+  /** Who writes: the write's changed fields are recorded for it in metadata.managedFields (operation Update). */
+  fieldManager?: string;
+}
+
+/** PATCH options: force only for apply patches (take fields other managers own). */
+export interface PatchOptions extends WriteOptions {
+  force?: boolean;
 }
 
 export interface ListOptions {
@@ -64,6 +74,8 @@ export interface DeleteOutcome {
 const MERGE_PATCH = 'application/merge-patch+json';
 const JSON_PATCH = 'application/json-patch+json';
 const STRATEGIC_PATCH = 'application/strategic-merge-patch+json';
+const APPLY_PATCH = 'application/apply-patch+yaml';
+const PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH];
 const PROPAGATION_POLICIES = ['Orphan', 'Background', 'Foreground'];
 /** Retries of a read-modify-write that lost a race and had no resourceVersion precondition. */
 const MAX_RETRIES = 16;
@@ -116,6 +128,7 @@ export class Registry {
       this.prepareSecret(info, obj);
       applyDefaults(info, obj, { defaultTolerationSeconds: this.opts.defaultTolerationSeconds });
       this.rejectInvalid(info, obj, validateCreate(info, obj));
+      if (opts.fieldManager) this.trackManager(info, obj, undefined, 'spec', opts.fieldManager);
       if (info.namespaced) await this.checkNamespaceAcceptsObjects(meta.namespace!);
       this.encode(info, obj);
       if (isDryRun(opts)) return obj;
@@ -212,38 +225,57 @@ export class Registry {
     patchType: string,
     patch: Uint8Array | string,
     subresource: string,
-    opts: WriteOptions = {},
+    opts: PatchOptions = {},
   ): Promise<KubeObject> {
     return this.guard(async () => {
       this.requireName(name);
       if (subresource !== '' && subresource !== 'status') throw errors.badRequest(`unknown subresource "${subresource}" (supported: "", "status")`);
       if (subresource === 'status' && !info.hasStatus) throw errors.methodNotAllowed(`${info.resource} has no status subresource`);
-      if (patchType === STRATEGIC_PATCH) {
-        throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${MERGE_PATCH}, ${JSON_PATCH}`);
+      if (!PATCH_TYPES.includes(patchType)) {
+        throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`);
       }
-      if (patchType !== MERGE_PATCH && patchType !== JSON_PATCH) {
-        throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${MERGE_PATCH}, ${JSON_PATCH}`);
+      if (patchType === APPLY_PATCH) {
+        return applyPatch(this, info, namespace, name, patch, subresource, { ...opts, now: this.now(), defaultTolerationSeconds: this.opts.defaultTolerationSeconds });
       }
+      if (opts.force !== undefined) throw errors.invalid('PatchOptions', 'meta.k8s.io', '', [field.forbidden('force', 'may not be specified for non-apply patch')]);
       let doc: unknown;
       try {
         doc = parsePatchDocument(patch);
       } catch (err) {
         throw errors.badRequest(err instanceof Error ? err.message : String(err));
       }
+      if (patchType === STRATEGIC_PATCH && doc !== null && (typeof doc !== 'object' || Array.isArray(doc))) {
+        // Kubernetes decodes the patch into a map first; Go's words for any other JSON value.
+        const goKind = Array.isArray(doc) ? 'array' : typeof doc === 'boolean' ? 'bool' : typeof doc;
+        throw errors.badRequest(`json: cannot unmarshal ${goKind} into Go value of type map[string]interface {}`);
+      }
       for (let attempt = 0; ; attempt++) {
         const current = await this.get(info, namespace, name);
         const currentJson = info.codec.toJSON(current as never);
         let patched: unknown;
         try {
-          patched = patchType === MERGE_PATCH ? applyMergePatch(currentJson, doc) : applyJsonPatch(currentJson, doc);
+          if (patchType === MERGE_PATCH) patched = applyMergePatch(currentJson, doc);
+          else if (patchType === JSON_PATCH) patched = applyJsonPatch(currentJson, doc);
+          else patched = applyStrategicMergePatch(currentJson, doc ?? {}, strategicSchemaFor(info.kind));
         } catch (err) {
           if (err instanceof PatchError) throw new ApiError('Invalid', 422, err.message);
+          // Kubernetes' interpretStrategicMergePatchError: malformed directives 400, the rest as is.
+          if (err instanceof StrategicPatchError) {
+            if (err.code === 400) throw errors.badRequest(err.message);
+            if (err.code === 422) throw new ApiError('Invalid', 422, err.message);
+            throw errors.internal(err.message);
+          }
           throw err;
         }
         if (!patched || typeof patched !== 'object' || Array.isArray(patched)) {
           throw errors.badRequest('the patched object is not a JSON object');
         }
         const next = this.fromJson(info, patched);
+        // A value of the wrong JSON type is what Kubernetes' decoder refuses after a patch (422 on "patch").
+        const mismatch = findTypeMismatch(patched, info.codec.toJSON(next as never));
+        if (mismatch) {
+          throw errors.invalid('', '', '', [field.invalid('patch', goSyntax(doc), `json: cannot unmarshal ${mismatch.given} into Go struct field ${info.kind}${mismatch.path} of type ${mismatch.wanted}`)]);
+        }
         const requestedRv = (patched as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
         const userPinnedRv = requestedRv !== undefined && requestedRv !== current.metadata?.resourceVersion;
         next.metadata ??= {};
@@ -449,6 +481,9 @@ export class Registry {
         throw errors.conflict(info.resource, info.group, name, 'the object has been modified; please apply your changes to the latest version and try again');
       }
       const next = part === 'status' ? this.prepareStatusUpdate(info, input, old) : this.prepareSpecUpdate(info, input, old);
+      // An update that leaves managedFields out keeps them (as Kubernetes); a fieldManager records its changes.
+      if (!next.metadata?.managedFields?.length) next.metadata!.managedFields = old.metadata?.managedFields ?? [];
+      if (opts.fieldManager) this.trackManager(info, next, old, part, opts.fieldManager);
       const errs = part === 'status' ? validateStatusUpdate(info, next, old) : validateUpdate(info, next, old);
       const added = (next.metadata?.finalizers ?? []).filter((f) => !(old.metadata?.finalizers ?? []).includes(f));
       if (old.metadata?.deletionTimestamp && added.length) {
@@ -481,6 +516,21 @@ export class Registry {
         throw err;
       }
     }
+  }
+
+  /** Records in obj.metadata.managedFields the fields `manager` set (create) or changed (update); see fieldmanager.trackUpdate. */
+  private trackManager(info: ResourceInfo, obj: KubeObject, old: KubeObject | undefined, part: 'spec' | 'status', manager: string): void {
+    obj.metadata!.managedFields = trackUpdate({
+      old: old ? (info.codec.toJSON(old as never) as Record<string, unknown>) : undefined,
+      next: info.codec.toJSON(obj as never) as Record<string, unknown>,
+      managedFields: obj.metadata?.managedFields ?? [],
+      manager,
+      apiVersion: info.apiVersion,
+      time: formatTime(this.now()),
+      schema: strategicSchemaFor(info.kind),
+      hasStatus: info.hasStatus,
+      subresource: part === 'status' ? 'status' : '',
+    });
   }
 
   /**

@@ -602,3 +602,56 @@ export function lookupField(schema: PatchSchema | undefined, key: string): Field
 export function isMergeStrategy(meta: FieldPatchMeta): boolean {
   return baseStrategy(meta) === 'merge';
 }
+
+/** Where a patched JSON value and its decoded form disagree on a value's JSON type. */
+export interface TypeMismatch {
+  /** `.spec.replicas`, `.spec.template.spec.containers[0].ports` */
+  path: string;
+  /** The JSON type the patch produced: string, number, bool, object, array. */
+  given: string;
+  /** The JSON type the field has: string, number, bool, object, array. */
+  wanted: string;
+}
+
+const jsonTypeName = (v: unknown) => (Array.isArray(v) ? 'array' : isObject(v) ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v);
+
+/**
+ * Compares a patched object's JSON with the JSON of what the lenient generated decoder made of it
+ * (codec.toJSON(codec.fromJSON(patched))) and returns the first member whose type the decoder had
+ * to coerce (an object where a string belongs, a non-numeric string where a number belongs), or
+ * undefined. This stands in for the type errors Kubernetes' strict JSON decoding reports after a
+ * patch. Members the decoder dropped and numbers given for strings (quantities) are not reported.
+ */
+export function findTypeMismatch(patched: unknown, decoded: unknown, path = ''): TypeMismatch | undefined {
+  if (patched === null || patched === undefined || decoded === null || decoded === undefined) return undefined;
+  if (typeof decoded === 'number' && !Number.isFinite(decoded) && typeof patched !== 'number') return { path, given: jsonTypeName(patched), wanted: 'number' };
+  const pk = jsonTypeName(patched);
+  const dk = jsonTypeName(decoded);
+  if (pk !== dk) {
+    if (pk === 'number' && dk === 'string') return undefined;
+    if ((pk === 'string' || pk === 'bool') && dk === 'number' && Number.isFinite(decoded as number)) return undefined;
+    if (pk === 'string' && dk === 'bool') return undefined;
+    return { path, given: pk, wanted: dk };
+  }
+  if (Array.isArray(patched) && Array.isArray(decoded)) {
+    if (patched.length !== decoded.length) return undefined;
+    for (let i = 0; i < patched.length; i++) {
+      const m = findTypeMismatch(patched[i], decoded[i], `${path}[${i}]`);
+      if (m) return m;
+    }
+    return undefined;
+  }
+  if (isObject(patched) && isObject(decoded)) {
+    for (const k of Object.keys(patched)) {
+      if (!hasOwn(decoded, k)) continue;
+      const m = findTypeMismatch(patched[k], decoded[k], `${path}.${k}`);
+      if (m) return m;
+    }
+  }
+  return undefined;
+}
+
+/** Go's %v rendering of a decoded JSON value (as Kubernetes quotes a patch in its errors). */
+export function goSyntax(v: unknown): string {
+  return goFormat(v);
+}
