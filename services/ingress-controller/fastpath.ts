@@ -448,7 +448,9 @@ export class FastConnection {
       for (;;) {
         const end = ex.rbuf.indexOf(CRLFCRLF);
         if (end < 0) {
-          if (ex.rbuf.length > MAX_RESPONSE_HEAD) this.upstreamFailed(502);
+          // Too long, or bare-LF line ends (which node's client would take; nginx too): 502 rather
+          // than a wait for the timeout.
+          if (ex.rbuf.length > MAX_RESPONSE_HEAD || ex.rbuf.indexOf('\n\n') >= 0) this.upstreamFailed(502);
           return;
         }
         const more = this.responseHead(ex, ex.rbuf.toString('latin1', 0, end));

@@ -9,10 +9,11 @@
  */
 import * as http from 'http';
 import * as net from 'net';
+import * as tls from 'tls';
 import { parseRequestHead } from '../../services/ingress-controller/fastpath';
 import { IngressProxy } from '../../services/ingress-controller/proxy';
 import { buildRoutingTable, ownIngressClass } from '../../services/ingress-controller/routes';
-import { CertificateStore } from '../../services/ingress-controller/certs';
+import { CertificateStore, selfSignedCertificate } from '../../services/ingress-controller/certs';
 import { Endpoints, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 import { Ingress } from '../../services/lib/generated/kubemu/networking/v1/networking';
 import { logger } from '../../services/lib/log';
@@ -120,6 +121,8 @@ const script: Script = (req, sock) => {
     case '/big':
       sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`);
       return void sock.write(big);
+    case '/lf':
+      return void sock.write('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
     case '/bad-chunk':
       return void sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
     case '/forget-second':
@@ -140,6 +143,7 @@ let seenOnForget = 0;
 let upA: RawUpstream, upB: RawUpstream;
 let proxy: IngressProxy;
 let port: number;
+let tlsPort: number;
 
 function table(aPort: number, bPort: number) {
   const svc = (name: string): Service => ({ metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 80 }] } });
@@ -152,8 +156,9 @@ function table(aPort: number, bPort: number) {
 beforeAll(async () => {
   upA = await startRaw(script);
   upB = await startRaw(script);
-  proxy = new IngressProxy({ table: table(upA.port, upB.port), certs: new CertificateStore(), upstreamTimeoutMs: 2000, log: logger('ingress-fastpath-test') });
+  proxy = new IngressProxy({ table: table(upA.port, upB.port), certs: new CertificateStore(selfSignedCertificate()), upstreamTimeoutMs: 2000, log: logger('ingress-fastpath-test') });
   port = await proxy.listenHttp('127.0.0.1', 0);
+  tlsPort = await proxy.listenHttps('127.0.0.1', 0);
 });
 
 afterAll(async () => {
@@ -170,8 +175,8 @@ class RawClient {
   private buf = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
   closed = false;
-  constructor() {
-    this.sock = net.connect(port, '127.0.0.1');
+  constructor(secure = false) {
+    this.sock = secure ? tls.connect({ port: tlsPort, host: '127.0.0.1', servername: 'a.test', rejectUnauthorized: false }) : net.connect(port, '127.0.0.1');
     this.sock.on('data', (d: Buffer) => {
       this.buf = Buffer.concat([this.buf, d]);
       this.waiters.splice(0).forEach((w) => w());
@@ -369,6 +374,21 @@ describe('ingress proxy fast path - bodies and failures', () => {
     c.close();
   });
 
+  it('over TLS: ordinary requests, then the hand-over to node, on one connection', async () => {
+    const c = new RawClient(true);
+    c.send(get('/chunked') + get('/s'));
+    expect((await c.response()).body).toMatch(/efghij/);
+    expect((await c.response()).body).toMatch(/^GET \/s/);
+    expect(upA.seen.at(-1)?.head).toMatch(/\r\nX-Forwarded-Proto: https\r\n/);
+    c.send('POST /echo HTTP/1.1\r\nHost: a.test\r\nConnection: keep-alive, x-hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n\r\nhello' + get('/after'));
+    const viaNode = await c.response();
+    expect(viaNode.body).toMatch(/^5:hello:/);
+    expect(viaNode.head).toMatch(/\r\nKeep-Alive: timeout=75/); // node's server answered
+    expect(upA.seen.at(-1)?.head).not.toMatch(/x-hop/i);
+    expect((await c.response()).body).toMatch(/^GET \/after/);
+    c.close();
+  });
+
   it('an upstream answering before the whole body arrived: the rest is skipped, the connection goes on', async () => {
     const c = new RawClient();
     c.send(`POST /early HTTP/1.1\r\nHost: a.test\r\nContent-Length: 10\r\n\r\n12345`);
@@ -389,6 +409,15 @@ describe('ingress proxy fast path - bodies and failures', () => {
     expect(second.head).toMatch(/^HTTP\/1\.1 200/);
     expect(second.body).not.toBe(first.body);
     expect(proxy.stats.retries).toBe(retries + 1);
+    c.close();
+  });
+
+  it('a response head with bare-LF line ends is a 502 at once', async () => {
+    const c = new RawClient();
+    c.send(get('/lf'));
+    expect((await c.response(false, 1000)).head).toMatch(/^HTTP\/1\.1 502 Bad Gateway/);
+    c.send(get('/after'));
+    expect((await c.response()).body).toMatch(/^GET \/after/);
     c.close();
   });
 
