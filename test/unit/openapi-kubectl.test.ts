@@ -6,7 +6,7 @@ import * as http from 'http';
 import { AddressInfo } from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { openapiV3Document, openapiV3Index } from '../../services/kube-apiserver/openapi';
+import { openapiV3Document, openapiV3Index, unknownFields } from '../../services/kube-apiserver/openapi';
 import { RESOURCES } from '../../services/lib/resources';
 
 const KUBECTL = '/usr/bin/kubectl';
@@ -213,5 +213,29 @@ maybe('openapi - kubectl explain against our documents', () => {
     expect(web.image).toBe('nginx:2');
     expect(web['$setElementOrder/env']).toEqual([{ name: 'A' }, { name: 'B' }]);
     expect(web.env).toEqual([{ name: 'B', value: '2' }]);
+  });
+
+  test('openapi - the objects kubectl create and kubectl run generate have no unknown fields', async () => {
+    const generators = [
+      ['create', 'deployment', 'web', '--image=nginx', '--replicas=2', '--port=80'],
+      ['create', 'namespace', 'team'],
+      ['create', 'configmap', 'c', '--from-literal=a=b'],
+      ['create', 'secret', 'generic', 's', '--from-literal=a=b'],
+      ['run', 'p', '--image=nginx', '--port=80', '--env=A=1', '--labels=app=x'],
+      ['create', 'job', 'j', '--image=busybox', '--dry-run=client', '-o', 'json', '--', 'echo', 'hi'],
+      ['create', 'cronjob', 'cj', '--image=busybox', '--schedule=*/1 * * * *'],
+      ['create', 'service', 'clusterip', 's', '--tcp=80:8080'],
+      ['create', 'service', 'nodeport', 'np', '--tcp=80:8080'],
+      ['create', 'ingress', 'i', '--rule=foo.com/bar=svc1:8080', '--class=default'],
+    ];
+    for (const g of generators) {
+      const args = g.includes('--') ? g : [...g, '--dry-run=client', '-o', 'json'];
+      const out = await kubectl(args, env);
+      expect([g.join(' '), out.code, out.stderr]).toEqual([g.join(' '), 0, '']);
+      const obj = JSON.parse(out.stdout) as { kind: string; apiVersion: string };
+      const info = RESOURCES.find((r) => r.kind === obj.kind && r.apiVersion === obj.apiVersion);
+      expect([g.join(' '), info?.kind]).toEqual([g.join(' '), obj.kind]);
+      expect([g.join(' '), unknownFields(info!, obj)]).toEqual([g.join(' '), []]);
+    }
   });
 });
