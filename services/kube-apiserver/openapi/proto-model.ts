@@ -19,7 +19,10 @@ export interface ProtoField extends ProtoValueType {
   repeated?: true;
   /** proto3 `optional`: Kubernetes declares the field as a pointer. */
   optional?: true;
-  /** map<string, V>: the value type (the key is always a string in the API types). */
+  /**
+   * map<string, V>: the value type (the key is always a string in the API types). The field's
+   * own type/typeName are then those of the synthetic map entry and carry no meaning.
+   */
   map?: ProtoValueType;
   comment?: string;
 }

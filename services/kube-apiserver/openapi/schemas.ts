@@ -21,7 +21,10 @@ import type { ProtoField, ProtoModel, ProtoValueType } from './proto-model';
 export type Dialect = 'v2' | 'v3';
 export type Schema = Record<string, unknown>;
 
-/** The proto message that google.protobuf.Value fields use: every one of them is an IntOrString. */
+/**
+ * The proto message of IntOrString fields: by kubemu's proto convention (meta.proto) every
+ * google.protobuf.Value field is an IntOrString, so it is modelled as Kubernetes' IntOrString.
+ */
 const PROTO_VALUE = 'google.protobuf.Value';
 
 export interface GroupVersionKind {
