@@ -168,6 +168,8 @@ export function parseRequestHead(buf: Buffer): RequestHead | undefined | null {
 export class UpstreamConn {
   owner?: FastConnection;
   connected = false;
+  /** The socket's idle timeout now, ms (re-arming a timer costs; both defaults are 60 s). */
+  private timeoutMs = -1;
   constructor(readonly sock: net.Socket, readonly key: string, private readonly pool: UpstreamPool) {
     sock.setNoDelay(true);
     sock.on('connect', () => {
@@ -183,6 +185,12 @@ export class UpstreamConn {
     });
     sock.on('timeout', () => (this.owner ? this.owner.onUpTimeout(this) : sock.destroy()));
     sock.on('drain', () => this.owner?.onUpDrain());
+  }
+
+  setIdleTimeout(ms: number): void {
+    if (ms === this.timeoutMs) return;
+    this.timeoutMs = ms;
+    this.sock.setTimeout(ms);
   }
 }
 
@@ -210,7 +218,7 @@ export class UpstreamPool {
     let list = this.idle.get(conn.key);
     if (!list) this.idle.set(conn.key, (list = []));
     if (this.closed || list.length >= this.maxIdlePerUpstream) return void conn.sock.destroy();
-    conn.sock.setTimeout(UPSTREAM_IDLE_MS);
+    conn.setIdleTimeout(UPSTREAM_IDLE_MS);
     list.push(conn);
   }
 
@@ -405,7 +413,7 @@ export class FastConnection {
   private exchange(head: string, backend: Backend, upstream: Upstream, bodyLength: number, isHead: boolean, clientClose: boolean, retried: boolean): void {
     const { conn, reused } = this.ctx.pool.acquire(upstream);
     conn.owner = this;
-    conn.sock.setTimeout(this.ctx.timeoutMs);
+    conn.setIdleTimeout(this.ctx.timeoutMs);
     this.ex = {
       up: conn, upstream, backend, head, bodyLeft: bodyLength, bodyless: bodyLength === 0, reused, retried, isHead, clientClose,
       responded: false, headSent: false, upKeepAlive: true, closeClient: clientClose, body: Body.Head, rbuf: Buffer.alloc(0),
