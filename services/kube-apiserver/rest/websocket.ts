@@ -234,13 +234,16 @@ export class FrameParser {
 
 /**
  * A server-side WebSocket on an upgraded socket (after the 101 was written): emits messages to
- * `onMessage`, answers pings, answers a client's close and ends the socket. `send*` after close are
- * ignored. The owner calls `close()` when done; the socket is destroyed on protocol errors.
+ * `onMessage`, answers pings, answers a client's close and ends the socket; a protocol error is
+ * answered with a close frame carrying its code. `onClose` is called once, whichever side ends.
+ * Sends after close are ignored. The owner calls `close()` when done. Not for concurrent owners.
  */
 export class ServerWebSocket {
   private readonly parser: FrameParser;
   private closed = false;
   private closeSent = false;
+  private readonly finish: () => void;
+  private readonly onMessage: (m: WebSocketMessage) => void;
 
   constructor(
     private readonly socket: Duplex,
@@ -261,32 +264,29 @@ export class ServerWebSocket {
     socket.on('end', finish);
   }
 
-  private readonly finish: () => void;
-  private readonly onMessage: (m: WebSocketMessage) => void;
-
   /** Handles bytes read from the client; the socket's data events come here, and so must the upgrade's `head`. */
   receive(chunk: Buffer): void {
-      if (this.closed || chunk.length === 0) return;
-      const finish = this.finish;
-      let messages: WebSocketMessage[];
-      try {
-        messages = this.parser.push(chunk);
-      } catch (err) {
-        const code = err instanceof WebSocketProtocolError ? err.closeCode : CLOSE_PROTOCOL_ERROR;
-        this.close(code, err instanceof Error ? err.message : String(err));
+    if (this.closed || chunk.length === 0) return;
+    const finish = this.finish;
+    let messages: WebSocketMessage[];
+    try {
+      messages = this.parser.push(chunk);
+    } catch (err) {
+      const code = err instanceof WebSocketProtocolError ? err.closeCode : CLOSE_PROTOCOL_ERROR;
+      this.close(code, err instanceof Error ? err.message : String(err));
+      finish();
+      return;
+    }
+    for (const m of messages) {
+      if (m.opcode === OPCODE_PING) this.write(encodeFrame(OPCODE_PONG, m.payload));
+      else if (m.opcode === OPCODE_PONG) continue;
+      else if (m.opcode === OPCODE_CLOSE) {
+        // Echo the client's close code, as RFC 6455 §5.5.1 asks, then end.
+        this.close(m.payload.length >= 2 ? m.payload.readUInt16BE(0) : CLOSE_NORMAL);
         finish();
         return;
-      }
-      for (const m of messages) {
-        if (m.opcode === OPCODE_PING) this.write(encodeFrame(OPCODE_PONG, m.payload));
-        else if (m.opcode === OPCODE_PONG) continue;
-        else if (m.opcode === OPCODE_CLOSE) {
-          // Echo the client's close code, as RFC 6455 §5.5.1 asks, then end.
-          this.close(m.payload.length >= 2 ? m.payload.readUInt16BE(0) : CLOSE_NORMAL);
-          finish();
-          return;
-        } else this.onMessage(m);
-      }
+      } else this.onMessage(m);
+    }
   }
 
   get isClosed(): boolean {
