@@ -6,7 +6,7 @@ import { fieldValue, parseFieldSelector } from '../lib/fields';
 import { labelSelectorFromMeta, parseLabelSelector } from '../lib/labels';
 import { applyJsonPatch, applyMergePatch, parsePatchDocument, PatchError } from '../lib/patch';
 import { applyStrategicMergePatch, findTypeMismatch, goSyntax, strategicSchemaFor, StrategicPatchError } from '../lib/strategicpatch';
-import { trackUpdate } from '../lib/fieldmanager';
+import { managedFieldsFromKubernetes, managedFieldsToKubernetes, trackUpdate } from '../lib/fieldmanager';
 import { applyPatch } from './apply';
 import { findResource, KubeObject, resourceForCase, ResourceInfo, storageKey, storagePrefix } from '../lib/resources';
 import { logger, Logger } from '../lib/log';
@@ -251,7 +251,8 @@ export class Registry {
       }
       for (let attempt = 0; ; attempt++) {
         const current = await this.get(info, namespace, name);
-        const currentJson = info.codec.toJSON(current as never);
+        // Patches see managedFields as Kubernetes shows them (fieldsV1 an object), and are decoded back.
+        const currentJson = managedFieldsToKubernetes(info.codec.toJSON(current as never));
         let patched: unknown;
         try {
           if (patchType === MERGE_PATCH) patched = applyMergePatch(currentJson, doc);
@@ -270,6 +271,7 @@ export class Registry {
         if (!patched || typeof patched !== 'object' || Array.isArray(patched)) {
           throw errors.badRequest('the patched object is not a JSON object');
         }
+        patched = managedFieldsFromKubernetes(patched);
         const next = this.fromJson(info, patched);
         // A value of the wrong JSON type is what Kubernetes' decoder refuses after a patch (422 on "patch").
         const mismatch = findTypeMismatch(patched, info.codec.toJSON(next as never));

@@ -420,3 +420,31 @@ export function trackUpdate(args: {
 export function managerKeys(entries: ManagedFieldsEntry[]): string[] {
   return entries.map(entryKey);
 }
+
+function mapManagedFields(json: unknown, fn: (fields: unknown) => unknown): unknown {
+  if (!isObject(json) || !isObject(json.metadata) || !Array.isArray(json.metadata.managedFields)) return json;
+  const entries = json.metadata.managedFields.map((e) => (isObject(e) && e.fieldsV1 !== undefined ? { ...e, fieldsV1: fn(e.fieldsV1) } : e));
+  return { ...json, metadata: { ...json.metadata, managedFields: entries } };
+}
+
+/**
+ * An object's JSON with every managedFields[].fieldsV1 as the JSON object Kubernetes' API shows
+ * (kubemu stores it as JSON text): for REST output and for patching, since clients patch the
+ * Kubernetes form (kubectl's client-side-apply upgrade replaces managedFields with a JSON patch).
+ * Text that is not JSON stays as it is. Returns a new object; never throws.
+ */
+export function managedFieldsToKubernetes(json: unknown): unknown {
+  return mapManagedFields(json, (f) => {
+    if (typeof f !== 'string') return f;
+    try {
+      return f ? JSON.parse(f) : {};
+    } catch {
+      return f;
+    }
+  });
+}
+
+/** The inverse of managedFieldsToKubernetes: fieldsV1 objects back to JSON text, for decoding. Never throws. */
+export function managedFieldsFromKubernetes(json: unknown): unknown {
+  return mapManagedFields(json, (f) => (isObject(f) ? JSON.stringify(f) : f));
+}

@@ -252,6 +252,20 @@ ${replicas === undefined ? '' : `  replicas: ${replicas}\n`}  selector:
     expect(out.data).toEqual({ a: '1', c: '3' });
   });
 
+  test('kubectl client-side-apply upgrade: a JSON patch replacing managedFields with fieldsV1 objects', async () => {
+    const created = (await registry.create(DEPLOYMENTS, ns, deployment('web', 3), { fieldManager: 'kubectl-client-side-apply' })) as Deployment;
+    const fields = { 'f:spec': { 'f:replicas': {} } };
+    const ops = [
+      { op: 'test', path: '/metadata/resourceVersion', value: created.metadata!.resourceVersion },
+      { op: 'replace', path: '/metadata/managedFields', value: [{ manager: 'kubectl', operation: 'Apply', apiVersion: 'apps/v1', time: '2026-11-23T07:00:00Z', fieldsType: 'FieldsV1', fieldsV1: fields }] },
+    ];
+    const out = (await registry.patch(DEPLOYMENTS, ns, 'web', 'application/json-patch+json', JSON.stringify(ops), '')) as Deployment;
+    expect(managed(out)).toEqual([{ manager: 'kubectl', operation: 'Apply', fields }]);
+    // Now the applier owns replicas: changing it is no conflict.
+    const applied = (await registry.patch(DEPLOYMENTS, ns, 'web', APPLY, applyYaml(5), '', { fieldManager: 'kubectl' })) as Deployment;
+    expect(applied.spec!.replicas).toBe(5);
+  });
+
   test('dry-run apply creates nothing', async () => {
     await registry.patch(DEPLOYMENTS, ns, 'web', APPLY, applyYaml(1), '', { fieldManager: 'kubectl', dryRun: ['All'] });
     await expectApiError(registry.get(DEPLOYMENTS, ns, 'web'), 404, 'NotFound');
