@@ -127,7 +127,8 @@ export async function applyPatch(
       }
       if (err instanceof StrategicPatchError) {
         if (err.code === 400) throw errors.badRequest(err.message);
-        throw new ApiError('Invalid', 422, err.message);
+        if (err.code === 422) throw new ApiError('Invalid', 422, err.message);
+        throw errors.internal(err.message);
       }
       throw err;
     }

@@ -224,6 +224,16 @@ export function fromFieldsV1(fields: unknown): FieldSet {
   return out;
 }
 
+/** Whether `fieldElem` (f:x) names a key field of the list item `itemElem` (k:{"x":...}). */
+function isKeyField(itemElem: string, fieldElem: string): boolean {
+  if (!itemElem.startsWith('k:') || !fieldElem.startsWith('f:')) return false;
+  try {
+    return Object.prototype.hasOwnProperty.call(JSON.parse(itemElem.slice(2)), fieldElem.slice(2));
+  } catch {
+    return false;
+  }
+}
+
 /** Identity of a managedFields entry: manager, operation and subresource (as Kubernetes keys them). */
 function entryKey(e: ManagedFieldsEntry): string {
   return JSON.stringify([e.manager ?? '', e.operation ?? '', e.subresource ?? '']);
@@ -301,7 +311,10 @@ export function serverSideApply(input: ApplyInput): ApplyOutcome {
     for (const p of dropped) {
       const prefix = p.slice(0, -1);
       if (held.some((h) => h.startsWith(prefix + ','))) continue;
-      removeAt(pruned, JSON.parse(p));
+      const path = JSON.parse(p) as string[];
+      // Key fields go only with their item (removed whole when nobody else holds part of it).
+      if (path.length >= 2 && isKeyField(path[path.length - 2], path[path.length - 1])) continue;
+      removeAt(pruned, path);
     }
   }
   const merged = input.merge(pruned, input.applied);

@@ -121,3 +121,18 @@ describe('fieldmanager - apply', () => {
     expect(same).toBe(mf);
   });
 });
+
+describe('fieldmanager - pruning', () => {
+  test('a dropped list item that another manager holds part of stays, with its merge key', () => {
+    const cfg = (containers: any[]) => ({ metadata: { name: 'web' }, spec: { template: { spec: { containers } } } });
+    const first = apply(undefined, cfg([{ name: 'web', image: 'a' }, { name: 'side', image: 'b' }]), [], 'kubectl');
+    // Another manager set a field inside the sidecar.
+    const edited = applyStrategicMergePatch(first.object, { spec: { template: { spec: { containers: [{ name: 'side', imagePullPolicy: 'Always' }] } } } }, schema);
+    const mf = trackUpdate({ old: first.object, next: edited, managedFields: first.managedFields, manager: 'other', apiVersion: 'apps/v1', time: T, schema, hasStatus: true, subresource: '' });
+    const out = apply(edited, cfg([{ name: 'web', image: 'a' }]), mf, 'kubectl');
+    expect((out.object as any).spec.template.spec.containers).toEqual([{ name: 'web', image: 'a' }, { name: 'side', imagePullPolicy: 'Always' }]);
+    // Without the other manager the item goes whole.
+    const alone = apply(first.object, cfg([{ name: 'web', image: 'a' }]), first.managedFields, 'kubectl');
+    expect((alone.object as any).spec.template.spec.containers).toEqual([{ name: 'web', image: 'a' }]);
+  });
+});
