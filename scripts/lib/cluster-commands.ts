@@ -18,6 +18,7 @@ import { Pm2App, Pm2Client, Pm2Process, daemonPid } from './pm2';
 import { takenPorts } from './ports';
 import { Orphan, findOrphans, stopOrphans } from './orphans';
 import { formatDuration, formatTable } from './table';
+import { writeKubeconfig } from './kubeconfig';
 
 /** A failure to report to the user as is (no stack trace); `exitCode` for the process. */
 export class CommandError extends Error {
@@ -245,6 +246,7 @@ export async function startCluster(ctx: CommandContext): Promise<number> {
     ctx.out('');
     const already = toStart.length === 0 ? 'was already running' : `is up (${formatDuration(Date.now() - started)})`;
     ctx.out(`kubemu ${already}: ${topology.processes.length} processes, state in ${stateDir}`);
+    ctx.out(`export KUBECONFIG=${writeKubeconfig(topology)}`);
     nextSteps(ctx, topology, rows);
     return 0;
   } finally {
