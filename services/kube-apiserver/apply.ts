@@ -10,6 +10,7 @@ import { ApplyConflictError, serverSideApply } from '../lib/fieldmanager';
 import { KubeObject, ResourceInfo } from '../lib/resources';
 import { applyStrategicMergePatch, strategicSchemaFor, StrategicPatchError } from '../lib/strategicpatch';
 import { applyDefaults } from './defaulting';
+import { formatTime } from './objects';
 
 type JsonObject = { [key: string]: unknown };
 
@@ -86,7 +87,7 @@ export async function applyPatch(
   if (meta.name === undefined || meta.name === '') meta.name = name;
   if (meta.name !== name) throw errors.badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
   const schema = strategicSchemaFor(info.kind);
-  const time = opts.now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const time = formatTime(opts.now);
   const writeOpts = { dryRun: opts.dryRun };
 
   for (let attempt = 0; ; attempt++) {

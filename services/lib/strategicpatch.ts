@@ -629,8 +629,7 @@ export function findTypeMismatch(patched: unknown, decoded: unknown, path = ''):
   const dk = jsonTypeName(decoded);
   if (pk !== dk) {
     if (pk === 'number' && dk === 'string') return undefined;
-    if ((pk === 'string' || pk === 'bool') && dk === 'number' && Number.isFinite(decoded as number)) return undefined;
-    if (pk === 'string' && dk === 'bool') return undefined;
+    if (pk === 'string' && dk === 'number' && Number.isFinite(decoded as number)) return undefined;
     return { path, given: pk, wanted: dk };
   }
   if (Array.isArray(patched) && Array.isArray(decoded)) {

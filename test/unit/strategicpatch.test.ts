@@ -1,4 +1,5 @@
-import { applyStrategicMergePatch, PatchSchema, StrategicPatchError, strategicSchemaFor } from '../../services/lib/strategicpatch';
+import { Deployment } from '../../services/lib/generated/kubemu/apps/v1/apps';
+import { applyStrategicMergePatch, findTypeMismatch, PatchSchema, StrategicPatchError, strategicSchemaFor } from '../../services/lib/strategicpatch';
 
 // The shape of Kubernetes' own test type (strategicpatch/patch_test.go MergeItem), so that the
 // cases below read as theirs do.
@@ -345,5 +346,29 @@ describe('strategic merge patch - Kubernetes kinds', () => {
   test('a kind without entries still merges metadata', () => {
     const cm = { metadata: { finalizers: ['x'] }, data: { a: '1' } };
     expect(smp(cm, { metadata: { finalizers: ['y'] }, data: { b: '2' } }, strategicSchemaFor('ConfigMap'))).toEqual({ metadata: { finalizers: ['y', 'x'] }, data: { a: '1', b: '2' } });
+  });
+});
+
+describe('strategic merge patch - type check after decoding', () => {
+  const roundTrip = (json: unknown) => Deployment.toJSON(Deployment.fromJSON(json));
+
+  test('values the decoder had to coerce are reported with their path', () => {
+    const bad = (json: unknown) => findTypeMismatch(json, roundTrip(json));
+    expect(bad({ spec: { replicas: 'three' } })).toEqual({ path: '.spec.replicas', given: 'string', wanted: 'number' });
+    expect(bad({ spec: { template: { spec: { containers: [{ name: 'a', image: { x: 1 } }] } } } })).toEqual({ path: '.spec.template.spec.containers[0].image', given: 'object', wanted: 'string' });
+    expect(bad({ spec: { paused: 'false' } })).toEqual({ path: '.spec.paused', given: 'string', wanted: 'bool' });
+    expect(bad({ spec: { replicas: true } })).toMatchObject({ path: '.spec.replicas', given: 'bool' });
+  });
+
+  test('well-typed objects, numeric quantities and IntOrString pass', () => {
+    const ok = {
+      metadata: { name: 'web', labels: { a: 'b' } },
+      spec: {
+        replicas: 2,
+        strategy: { rollingUpdate: { maxSurge: '25%', maxUnavailable: 1 } },
+        template: { spec: { containers: [{ name: 'a', image: 'x', resources: { limits: { cpu: 1, memory: '64Mi' } } }] } },
+      },
+    };
+    expect(findTypeMismatch(ok, roundTrip(ok))).toBeUndefined();
   });
 });
