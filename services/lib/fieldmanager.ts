@@ -14,15 +14,15 @@
  * - an Update (create, update, patch with a fieldManager) owns the fields whose values it
  *   changed, and other managers lose them.
  *
- * What is approximated: list items are keyed by their patchMergeKey alone (Kubernetes uses every
- * listMapKey, e.g. containerPort and protocol); the applied configuration is merged with strategic
+ * What is approximated: list items are keyed by their listMapKeys with a table of defaults (protocol
+ * TCP) rather than by a defaulted copy of the applied configuration; the applied configuration is merged with strategic
  * merge semantics (new list items are ordered as a strategic patch orders them); there is no
  * per-version conversion of field sets (kubemu serves one version per kind).
  *
  * Pure: nothing here mutates its inputs or does I/O.
  */
 import { ManagedFieldsEntry } from './generated/kubemu/meta/v1/meta';
-import { isMergeStrategy, lookupField, PatchSchema } from './strategicpatch';
+import { FieldPatchMeta, isMergeStrategy, lookupField, PatchSchema } from './strategicpatch';
 
 type JsonObject = { [key: string]: unknown };
 
@@ -87,7 +87,16 @@ export function ownablePart(json: unknown, opts: { hasStatus: boolean; subresour
 
 const fieldElem = (name: string) => `f:${name}`;
 const valueElem = (v: unknown) => `v:${JSON.stringify(v)}`;
-const keyElem = (key: string, v: unknown) => `k:${JSON.stringify({ [key]: v })}`;
+/** A list item's key element: every listMapKey it has (defaulted when missing), else the merge key. */
+function keyElem(meta: FieldPatchMeta, item: JsonObject): string {
+  const keys = meta.listMapKeys ?? [meta.mergeKey!];
+  const key: JsonObject = {};
+  for (const k of keys) {
+    const v = item[k] ?? meta.keyDefaults?.[k];
+    if (v !== undefined) key[k] = v;
+  }
+  return `k:${JSON.stringify(key)}`;
+}
 
 /**
  * The set of fields a JSON object sets, in FieldsV1 paths, by the patch metadata in `schema`.
@@ -109,7 +118,7 @@ function walk(value: unknown, schema: PatchSchema | undefined, prefix: string[],
     } else if (Array.isArray(child) && isMergeStrategy(meta) && child.length > 0) {
       for (const item of child) {
         if (meta.mergeKey && isObject(item) && item[meta.mergeKey] !== undefined) {
-          const itemPath = [...path, keyElem(meta.mergeKey, item[meta.mergeKey])];
+          const itemPath = [...path, keyElem(meta, item)];
           out.add(JSON.stringify(itemPath));
           walk(item, meta.type, itemPath, out);
         } else if (!isObject(item) && !Array.isArray(item)) {
@@ -124,6 +133,17 @@ function walk(value: unknown, schema: PatchSchema | undefined, prefix: string[],
   }
 }
 
+/**
+ * The index of the list item with the key fields of a `k:` element: an exact match, else an item
+ * that only lacks some key fields (not yet defaulted, e.g. a port without its protocol); -1.
+ */
+function findItem(list: unknown[], key: JsonObject): number {
+  const entries = Object.entries(key);
+  const exact = list.findIndex((x) => isObject(x) && entries.every(([k, v]) => x[k] === v));
+  if (exact >= 0) return exact;
+  return list.findIndex((x) => isObject(x) && entries.every(([k, v]) => x[k] === v || x[k] === undefined) && entries.some(([k]) => x[k] !== undefined));
+}
+
 /** The value at a FieldsV1 path, or `found: false`. */
 export function valueAt(json: unknown, path: string[]): { found: boolean; value?: unknown } {
   let cur: unknown = json;
@@ -135,10 +155,9 @@ export function valueAt(json: unknown, path: string[]): { found: boolean; value?
       cur = cur[rest];
     } else if (kind === 'k:') {
       if (!Array.isArray(cur)) return { found: false };
-      const key = JSON.parse(rest) as JsonObject;
-      const item = cur.find((x) => isObject(x) && Object.entries(key).every(([kk, kv]) => x[kk] === kv));
-      if (item === undefined) return { found: false };
-      cur = item;
+      const i = findItem(cur, JSON.parse(rest) as JsonObject);
+      if (i < 0) return { found: false };
+      cur = cur[i];
     } else if (kind === 'v:') {
       if (!Array.isArray(cur)) return { found: false };
       const want = JSON.parse(rest);
@@ -162,8 +181,7 @@ export function removeAt(json: unknown, path: string[]): void {
   if (kind === 'f:' && isObject(parent.value)) {
     delete parent.value[rest];
   } else if (kind === 'k:' && Array.isArray(parent.value)) {
-    const key = JSON.parse(rest) as JsonObject;
-    const i = parent.value.findIndex((x) => isObject(x) && Object.entries(key).every(([kk, kv]) => x[kk] === kv));
+    const i = findItem(parent.value, JSON.parse(rest) as JsonObject);
     if (i >= 0) parent.value.splice(i, 1);
   } else if (kind === 'v:' && Array.isArray(parent.value)) {
     const want = JSON.parse(rest);

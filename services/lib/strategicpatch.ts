@@ -33,6 +33,12 @@ export interface FieldPatchMeta {
   mergeKey?: string;
   /** The schema of the field's value (of the list items, for a list). */
   type?: PatchSchema;
+  /**
+   * Kubernetes' listMapKeys where they are more than the merge key (server-side apply keys list
+   * items by all of them), with the defaults the apiserver gives a missing key.
+   */
+  listMapKeys?: string[];
+  keyDefaults?: { [key: string]: unknown };
 }
 
 /** The patch metadata of one type: its fields that need more than the defaults. */
@@ -490,7 +496,7 @@ const ObjectMeta = schema('ObjectMeta', {
   ownerReferences: mergeList('uid', OwnerReference),
 });
 const Container = schema('Container', {
-  ports: mergeList('containerPort'),
+  ports: { ...mergeList('containerPort'), listMapKeys: ['containerPort', 'protocol'], keyDefaults: { protocol: 'TCP' } },
   env: mergeList('name'),
   volumeMounts: mergeList('mountPath'),
   volumeDevices: mergeList('devicePath'),
@@ -503,7 +509,7 @@ const PodSpec = schema('PodSpec', {
   ephemeralContainers: mergeList('name', Container),
   imagePullSecrets: mergeList('name'),
   hostAliases: mergeList('ip'),
-  topologySpreadConstraints: mergeList('topologyKey'),
+  topologySpreadConstraints: { ...mergeList('topologyKey'), listMapKeys: ['topologyKey', 'whenUnsatisfiable'] },
   schedulingGates: mergeList('name'),
   resourceClaims: mergeList('name', undefined, 'merge,retainKeys'),
 });
@@ -519,7 +525,7 @@ const NodeSpec = schema('NodeSpec', { podCIDRs: mergeSet });
 const NodeStatus = schema('NodeStatus', { conditions, addresses: mergeList('type') });
 const Node = schema('Node', { metadata: struct(ObjectMeta), spec: struct(NodeSpec), status: struct(NodeStatus) });
 
-const ServiceSpec = schema('ServiceSpec', { ports: mergeList('port') });
+const ServiceSpec = schema('ServiceSpec', { ports: { ...mergeList('port'), listMapKeys: ['port', 'protocol'], keyDefaults: { protocol: 'TCP' } } });
 const ServiceStatus = schema('ServiceStatus', { conditions });
 const Service = schema('Service', { metadata: struct(ObjectMeta), spec: struct(ServiceSpec), status: struct(ServiceStatus) });
 

@@ -60,6 +60,14 @@ describe('fieldmanager - field sets', () => {
     expect(fromFieldsV1('not json').size).toBe(0);
   });
 
+  test('ports are keyed by all their listMapKeys, protocol defaulted, as Kubernetes keys them', () => {
+    const set = fieldSetOf({ spec: { template: { spec: { containers: [{ name: 'web', ports: [{ containerPort: 80 }, { containerPort: 53, protocol: 'UDP' }] }] } } } }, schema);
+    const ports = (toFieldsV1(set) as any)['f:spec']['f:template']['f:spec']['f:containers']['k:{"name":"web"}']['f:ports'];
+    expect(Object.keys(ports)).toEqual(['k:{"containerPort":80,"protocol":"TCP"}', 'k:{"containerPort":53,"protocol":"UDP"}']);
+    const svc = fieldSetOf({ spec: { ports: [{ port: 443, targetPort: 8443 }] } }, strategicSchemaFor('Service'));
+    expect([...svc]).toContain(JSON.stringify(['f:spec', 'f:ports', 'k:{"port":443,"protocol":"TCP"}', 'f:targetPort']));
+  });
+
   test('ownable part drops system metadata and status', () => {
     expect(ownablePart({ apiVersion: 'v1', kind: 'X', metadata: { name: 'a', uid: 'u', labels: { a: '1' } }, spec: { x: 1 }, status: { y: 1 } }, { hasStatus: true, subresource: '' })).toEqual({
       metadata: { labels: { a: '1' } },
