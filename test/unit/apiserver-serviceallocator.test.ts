@@ -154,6 +154,24 @@ describe('service allocator - allocate and release', () => {
     expect(storage.kv.size).toBe(2);
   });
 
+  test('allocate - a status ipMode written on the allocated ingress entry survives later spec updates', async () => {
+    const { storage, allocator } = setup({ loadBalancerCidr: '127.129.1.0/24' });
+    const old = svc('lbmode', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: true });
+    await allocator.allocate(old);
+    const ip = old.status!.loadBalancer!.ingress![0].ip!;
+    // The load balancer's status update: same IP, ipMode Proxy; nothing given up.
+    const marked: Service = JSON.parse(JSON.stringify(old));
+    marked.status!.loadBalancer!.ingress![0].ipMode = 'Proxy';
+    expect(allocator.dropped(marked, old).loadBalancerIPs).toEqual([]);
+    // A spec update (a port added) keeps the stored status as it is.
+    const next: Service = JSON.parse(JSON.stringify(marked));
+    next.spec!.ports!.push({ name: 'b', port: 81, protocol: 'TCP' });
+    const claimed = await allocator.allocate(next, marked);
+    expect(claimed.loadBalancerIPs).toEqual([]);
+    expect(next.status!.loadBalancer!.ingress).toEqual([{ ip, ipMode: 'Proxy' }]);
+    expect([...storage.kv.keys()].filter((k) => k.startsWith(LOADBALANCER_IPS_PREFIX))).toEqual([LOADBALANCER_IPS_PREFIX + ip]);
+  });
+
   test('release - frees only what the owner holds; dropped() lists what an update gave up', async () => {
     const { storage, allocator } = setup();
     const a = svc('a', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: true });

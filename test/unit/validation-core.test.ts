@@ -1,7 +1,7 @@
 import { fieldErrorMessage } from '../../services/lib/errors';
 import { resourceForCase } from '../../services/lib/resources';
 import { validateUpdate } from '../../services/kube-apiserver/validation';
-import { PersistentVolumeClaim } from '../../services/lib/generated/kubemu/core/v1/core';
+import { PersistentVolumeClaim, Service } from '../../services/lib/generated/kubemu/core/v1/core';
 import { created, createErrors, createMessages, statusUpdateMessages, updateMessages } from './fixtures';
 
 describe('namespace', () => {
@@ -139,6 +139,20 @@ describe('service', () => {
         (o) => (o.spec!.type = 'LoadBalancer'),
       ),
     ).toEqual(['status.loadBalancer.ingress[0].ip: Invalid value: "127.0.100": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)']);
+  });
+
+  test('service status - ipMode is VIP or Proxy and needs an ip', () => {
+    const lb = (o: Service) => (o.spec!.type = 'LoadBalancer');
+    const withIngress = (ingress: NonNullable<NonNullable<Service['status']>['loadBalancer']>['ingress']) => (o: Service) => (o.status = { loadBalancer: { ingress } });
+    expect(statusUpdateMessages('service', withIngress([{ ip: '127.129.0.1', ipMode: 'Proxy' }]), lb)).toEqual([]);
+    expect(statusUpdateMessages('service', withIngress([{ ip: '127.129.0.1', ipMode: 'VIP' }]), lb)).toEqual([]);
+    expect(statusUpdateMessages('service', withIngress([{ ip: '127.129.0.1' }]), lb)).toEqual([]);
+    expect(statusUpdateMessages('service', withIngress([{ ip: '127.129.0.1', ipMode: 'Direct' }]), lb)).toEqual([
+      'status.loadBalancer.ingress[0].ipMode: Unsupported value: "Direct": supported values: "Proxy", "VIP"',
+    ]);
+    expect(statusUpdateMessages('service', withIngress([{ hostname: 'lb.example.com', ipMode: 'Proxy' }]), lb)).toEqual([
+      'status.loadBalancer.ingress[0].ipMode: Forbidden: may not be specified when `ip` is not set',
+    ]);
   });
 });
 

@@ -424,8 +424,27 @@ export function validateServiceStatusUpdate(svc: Service, old: Service): FieldEr
     errs.push(field.forbidden('status.loadBalancer.ingress', "may only be used when `spec.type` is 'LoadBalancer'"));
     return errs;
   }
-  ingress.forEach((ing, i) => errs.push(...validateLoadBalancerIngress(ing, index('status.loadBalancer.ingress', i))));
+  ingress.forEach((ing, i) => {
+    const path = index('status.loadBalancer.ingress', i);
+    errs.push(...validateLoadBalancerIngress(ing, path));
+    errs.push(...validateLoadBalancerIPMode(ing, path));
+  });
   return errs;
+}
+
+/** The values of status.loadBalancer.ingress[].ipMode (KEP-1860). */
+export const LOAD_BALANCER_IP_MODES = ['Proxy', 'VIP'];
+
+/**
+ * ValidateLoadBalancerStatus's ipMode rules: only with an ip, and one of VIP/Proxy. Unlike
+ * Kubernetes (whose defaulting writes VIP on every ingress IP, then requires it), an unset
+ * ipMode is accepted and means VIP: the allocator writes entries without one.
+ */
+function validateLoadBalancerIPMode(ing: { ip?: string; ipMode?: string }, path: string): FieldError[] {
+  if (ing.ipMode === undefined) return [];
+  if (!ing.ip) return [field.forbidden(child(path, 'ipMode'), 'may not be specified when `ip` is not set')];
+  if (!LOAD_BALANCER_IP_MODES.includes(ing.ipMode)) return [field.notSupported(child(path, 'ipMode'), ing.ipMode, LOAD_BALANCER_IP_MODES)];
+  return [];
 }
 
 /** One load-balancer ingress point (Service and Ingress status). */

@@ -851,6 +851,7 @@ export const PROTO_MODEL: ProtoModel = {
         {"name":"ip","number":1,"type":"string"},
         {"name":"hostname","number":2,"type":"string"},
         {"name":"ports","number":3,"type":"message","typeName":"kubemu.core.v1.PortStatus","repeated":true},
+        {"name":"ipMode","number":4,"type":"string","optional":true,"comment":"How traffic to `ip` reaches the load balancer (KEP-1860): \"VIP\" (the default when unset: kube-proxy serves the IP itself, short-circuiting to the endpoints) or \"Proxy\" (kube-proxy leaves the IP alone; the load balancer receives the traffic). Requires ip."},
       ],
     },
     "kubemu.core.v1.PortStatus": {

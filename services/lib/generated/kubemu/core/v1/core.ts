@@ -753,7 +753,15 @@ export interface LoadBalancerStatus {
 export interface LoadBalancerIngress {
   ip?: string | undefined;
   hostname?: string | undefined;
-  ports?: PortStatus[] | undefined;
+  ports?:
+    | PortStatus[]
+    | undefined;
+  /**
+   * How traffic to `ip` reaches the load balancer (KEP-1860): "VIP" (the default when unset:
+   * kube-proxy serves the IP itself, short-circuiting to the endpoints) or "Proxy" (kube-proxy
+   * leaves the IP alone; the load balancer receives the traffic). Requires ip.
+   */
+  ipMode?: string | undefined;
 }
 
 export interface PortStatus {
@@ -12949,7 +12957,7 @@ export const LoadBalancerStatus: MessageFns<LoadBalancerStatus> = {
 };
 
 function createBaseLoadBalancerIngress(): LoadBalancerIngress {
-  return { ip: "", hostname: "", ports: [] };
+  return { ip: "", hostname: "", ports: [], ipMode: undefined };
 }
 
 export const LoadBalancerIngress: MessageFns<LoadBalancerIngress> = {
@@ -12964,6 +12972,9 @@ export const LoadBalancerIngress: MessageFns<LoadBalancerIngress> = {
       for (const v of message.ports) {
         PortStatus.encode(v!, writer.uint32(26).fork()).join();
       }
+    }
+    if (message.ipMode !== undefined) {
+      writer.uint32(34).string(message.ipMode);
     }
     return writer;
   },
@@ -13008,6 +13019,14 @@ export const LoadBalancerIngress: MessageFns<LoadBalancerIngress> = {
             }
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ipMode = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -13025,6 +13044,7 @@ export const LoadBalancerIngress: MessageFns<LoadBalancerIngress> = {
       ip: isSet(object.ip) ? globalThis.String(object.ip) : "",
       hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
       ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortStatus.fromJSON(e)) : [],
+      ipMode: isSet(object.ipMode) ? globalThis.String(object.ipMode) : undefined,
     };
   },
 
@@ -13039,6 +13059,9 @@ export const LoadBalancerIngress: MessageFns<LoadBalancerIngress> = {
     if (message.ports?.length) {
       obj.ports = message.ports.map((e) => PortStatus.toJSON(e));
     }
+    if (message.ipMode !== undefined) {
+      obj.ipMode = message.ipMode;
+    }
     return obj;
   },
 
@@ -13050,6 +13073,7 @@ export const LoadBalancerIngress: MessageFns<LoadBalancerIngress> = {
     message.ip = object.ip ?? "";
     message.hostname = object.hostname ?? "";
     message.ports = object.ports?.map((e) => PortStatus.fromPartial(e)) || [];
+    message.ipMode = object.ipMode ?? undefined;
     return message;
   },
 };
