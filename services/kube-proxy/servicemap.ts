@@ -186,6 +186,17 @@ export function readyEndpoints(ep: Endpoints | undefined, portName: string, prot
   return [...out.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
+type LoadBalancerIngress = NonNullable<NonNullable<NonNullable<Service['status']>['loadBalancer']>['ingress']>[number];
+
+/**
+ * Whether kube-proxy serves a load-balancer ingress IP (KEP-1860, kube-proxy's IsVIPMode): with
+ * ipMode unset or "VIP" it does, short-circuiting traffic to the endpoints; "Proxy" (or any other
+ * value) means the load balancer receives that traffic itself, so the IP is left alone.
+ */
+export function isVIPMode(ing: LoadBalancerIngress | undefined): boolean {
+  return ing?.ipMode === undefined || ing.ipMode === 'VIP';
+}
+
 function serviceKey(s: Service): string {
   return `${s?.metadata?.namespace ?? ''}/${s?.metadata?.name ?? ''}`;
 }
@@ -200,7 +211,7 @@ function serviceKey(s: Service): string {
  * Per Service type: headless (clusterIP None) and ExternalName get nothing; ClusterIP gets the
  * ClusterIP and spec.externalIPs; NodePort adds every node IP:nodePort; LoadBalancer adds node
  * ports (unless allocateLoadBalancerNodePorts false or nodePort 0) and each
- * status.loadBalancer.ingress[].ip. An address is wanted only while it has an eligible endpoint:
+ * status.loadBalancer.ingress[].ip whose ipMode is unset or VIP (not Proxy: see isVIPMode). An address is wanted only while it has an eligible endpoint:
  * all ready endpoints, or for a node port with externalTrafficPolicy Local those on that node.
  */
 export function buildServiceMap(
@@ -242,7 +253,7 @@ export function buildServiceMap(
     const internalLocal = spec.internalTrafficPolicy === 'Local';
     const externalLocal = spec.externalTrafficPolicy === 'Local';
     const wantNodePorts = type === 'NodePort' || (type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
-    const lbIPs = type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).map((i) => i?.ip ?? '').filter(isServiceIP) : [];
+    const lbIPs = type === 'LoadBalancer' ? (svc.status?.loadBalancer?.ingress ?? []).filter(isVIPMode).map((i) => i?.ip ?? '').filter(isServiceIP) : [];
     const externalIPs = (spec.externalIPs ?? []).filter(isServiceIP);
 
     for (const p of spec.ports ?? []) {

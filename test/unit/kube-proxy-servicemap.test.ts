@@ -119,6 +119,28 @@ describe('kube-proxy servicemap - Service types', () => {
         'TCP/127.131.0.7:80 LoadBalancer default/web:http/TCP -> 127.10.0.5:8080,127.11.0.5:8080 all',
       ],
     },
+    {
+      name: 'LoadBalancer ipMode (KEP-1860): VIP and unset are served, Proxy (and unknown modes) left to the load balancer',
+      svc: {
+        metadata: meta('web'),
+        spec: { type: 'LoadBalancer', clusterIP: '127.130.0.10', allocateLoadBalancerNodePorts: false, ports: [webPorts[0]] },
+        status: {
+          loadBalancer: {
+            ingress: [
+              { ip: '127.131.0.7', ipMode: 'Proxy' },
+              { ip: '127.131.0.8', ipMode: 'VIP' },
+              { ip: '127.131.0.9' },
+              { ip: '127.131.0.10', ipMode: 'Bogus' },
+            ],
+          },
+        },
+      },
+      want: [
+        'TCP/127.130.0.10:80 ClusterIP default/web:http/TCP -> 127.10.0.5:8080,127.11.0.5:8080 all',
+        'TCP/127.131.0.8:80 LoadBalancer default/web:http/TCP -> 127.10.0.5:8080,127.11.0.5:8080 all',
+        'TCP/127.131.0.9:80 LoadBalancer default/web:http/TCP -> 127.10.0.5:8080,127.11.0.5:8080 all',
+      ],
+    },
     { name: 'headless: nothing', svc: { metadata: meta('web'), spec: { clusterIP: 'None', ports: webPorts } }, want: [] },
     { name: 'ExternalName: nothing', svc: { metadata: meta('web'), spec: { type: 'ExternalName', externalName: 'example.com', ports: webPorts } }, want: [] },
     { name: 'no ClusterIP yet: nothing', svc: { metadata: meta('web'), spec: { type: 'ClusterIP', ports: [webPorts[0]] } }, want: [] },
