@@ -1,6 +1,7 @@
 import { IncomingMessage } from 'http';
 import { parse as parseYaml } from 'yaml';
 import { errors } from '../../lib/errors';
+import { decodeKubernetesProtobuf } from './k8sproto';
 
 /** Kubernetes' limit on a request body (apiserver MaxRequestBodyBytes, 3 MiB). */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -36,7 +37,8 @@ export function mediaType(header: string | undefined): string {
 
 /**
  * Decodes a JSON (or YAML) request body into a plain value. Throws BadRequest with the parser's
- * message for malformed input, UnsupportedMediaType for other media types (protobuf, CBOR).
+ * message for malformed input, UnsupportedMediaType for other media types (CBOR). Kubernetes
+ * protobuf bodies are read into the same JSON form (k8sproto.ts).
  */
 export function decodeBody(body: Buffer, contentType: string | undefined): unknown {
   const type = mediaType(contentType);
@@ -56,7 +58,9 @@ export function decodeBody(body: Buffer, contentType: string | undefined): unkno
       throw errors.badRequest(`the object provided is unrecognized: yaml parse error: ${(err as Error).message}`);
     }
   }
-  throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+  // client-go's typed clients (kubectl create configmap, run, drain...) write protobuf.
+  if (type === 'application/vnd.kubernetes.protobuf') return decodeKubernetesProtobuf(body);
+  throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
 }
 
 /** One entry of an Accept header. */
