@@ -376,6 +376,10 @@ describe('rest api', () => {
     expect(again.stderr).toContain('Error from server (AlreadyExists): error when creating');
     const missing = await kubectl('get', 'pod', 'nope');
     expect(missing.stderr.trim()).toBe('Error from server (NotFound): pods "nope" not found');
+    // Typed clients (create configmap, create namespace) write protobuf bodies.
+    expect((await kubectl('create', 'configmap', 'kc-cm', '--from-literal=k=v')).stdout.trim()).toBe('configmap/kc-cm created');
+    expect((await kubectl('get', 'configmap', 'kc-cm', '-o', 'jsonpath={.data.k}')).stdout).toBe('v');
+    expect((await kubectl('create', 'namespace', 'kc-ns')).stdout.trim()).toBe('namespace/kc-ns created');
     const invalid = await kubectl('scale', 'deployment', 'kc', '--replicas=-1');
     expect(invalid.code).not.toBe(0);
 
