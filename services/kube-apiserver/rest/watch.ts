@@ -151,6 +151,11 @@ export async function serveWatch(
     if (ended) return;
     const messages = await consumer.consume({ max_messages: 256, expires: 4000 });
     stopMessages = () => void messages.close();
+    // The client may have gone while the consumer was being created: nothing would end it then.
+    if (ended) {
+      await messages.close().catch(() => undefined);
+      return;
+    }
     try {
       for await (const m of messages) {
         if (ended) break;
