@@ -3,7 +3,9 @@
  * Endpoints and Secrets. Any relevant change schedules one rebuild of the routing table and
  * certificates (coalesced per event-loop turn, as ingress-nginx syncs its whole configuration), which
  * the proxy picks up for its next request. Ingress status is a separate work queue keyed by
- * namespace/name with reconcile(key) writing status.loadBalancer only when it differs.
+ * namespace/name with reconcile(key) writing status.loadBalancer only when it differs; the same
+ * queue marks the controller Service's ingress IPs ipMode Proxy (key "service:namespace/name"),
+ * the controller being that Service's load balancer.
  */
 import { ApiClient } from '../lib/apiclient';
 import { isReason } from '../lib/errors';
@@ -17,9 +19,12 @@ import { runWorkers, WorkQueue } from '../lib/workqueue';
 import { CertificateStore } from './certs';
 import { IngressProxy } from './proxy';
 import { buildRoutingTable, referencedServices, RoutingTable, servesIngress } from './routes';
-import { desiredLoadBalancer, publishedAddress } from './status';
+import { desiredLoadBalancer, LoadBalancerAddress, loadBalancerAddresses, proxyModeIngress, publishedAddress } from './status';
 
 const INGRESS = resourceForCase('ingress');
+const SERVICE = resourceForCase('service');
+/** Queue key prefix of the controller Service's status (":" cannot occur in a namespace, so no Ingress key collides). */
+const SERVICE_KEY_PREFIX = 'service:';
 
 export interface IngressInformers {
   ingresses: Informer<'ingress'>;
@@ -40,6 +45,12 @@ export interface IngressControllerOptions {
   publishService: string;
   /** Published until that Service has a LoadBalancer address. */
   fallbackIP: string;
+  /**
+   * The controller's own load-balancer listeners: told the addresses to serve (the Service's
+   * ingress IPs marked ipMode Proxy × its ports) once status is started and whenever they change.
+   * Without it the Service's ingress IPs are left to kube-proxy (no ipMode written).
+   */
+  loadBalancer?: { setAddresses(addresses: LoadBalancerAddress[]): void };
   log: Logger;
 }
 
@@ -62,6 +73,9 @@ export class IngressController {
   private readonly published: IngressLoadBalancerIngress[] = [];
   private address: IngressLoadBalancerIngress;
   rebuilds = 0;
+  private statusStarted = false;
+  /** The load-balancer addresses last handed to the listeners (JSON). */
+  private listening = '';
 
   constructor(private readonly opts: IngressControllerOptions) {
     this.address = { ip: opts.fallbackIP };
@@ -91,7 +105,10 @@ export class IngressController {
       onDelete: () => this.classesChanged(),
     });
     const serviceChanged = (key: string) => {
-      if (key === this.opts.publishService && this.updateAddress()) this.enqueueAll();
+      if (key === this.opts.publishService) {
+        if (this.updateAddress()) this.enqueueAll();
+        this.publishServiceChanged();
+      }
       if (this.referenced.has(key)) this.scheduleRebuild();
     };
     services.addHandlers({ onAdd: (s) => serviceChanged(objectKey(s)), onUpdate: (_, s) => serviceChanged(objectKey(s)), onDelete: (s) => serviceChanged(objectKey(s)) });
@@ -115,9 +132,11 @@ export class IngressController {
     this.stopWorkers = runWorkers(this.queue, 2, (key) => this.reconcileStatus(key), (key, err) => {
       // A conflict only means our cache was behind our own write: the retry reads the new version.
       const level = isReason(err, 'Conflict') ? 'debug' : 'warn';
-      this.opts.log[level]('could not update ingress status', { ingress: key, err: (err as Error).message });
+      this.opts.log[level]('could not update status', { key, err: (err as Error).message });
     });
+    this.statusStarted = true;
     this.enqueueAll();
+    this.publishServiceChanged();
   }
 
   async stop(): Promise<void> {
@@ -135,6 +154,21 @@ export class IngressController {
     if (this.synced.get(uid) === generation) return;
     this.synced.set(uid, generation);
     void this.opts.recorder.record(ing, 'Normal', 'Sync', '', 'Scheduled for sync');
+  }
+
+  /**
+   * The controller Service changed: its status is queued (ipMode Proxy on its ingress IPs) and
+   * the load-balancer listeners follow the addresses marked Proxy. Only after startStatus: before
+   * that the proxy's own listeners are not bound yet.
+   */
+  private publishServiceChanged(): void {
+    if (!this.statusStarted || !this.opts.loadBalancer) return;
+    this.queue.add(SERVICE_KEY_PREFIX + this.opts.publishService);
+    const next = loadBalancerAddresses(this.opts.informers.services.get(this.opts.publishService));
+    const text = JSON.stringify(next);
+    if (text === this.listening) return;
+    this.listening = text;
+    this.opts.loadBalancer.setAddresses(next);
   }
 
   private classesChanged(): void {
@@ -212,6 +246,7 @@ export class IngressController {
    * not. Writes only a difference; a conflict throws (and the queue retries with backoff).
    */
   async reconcileStatus(key: string): Promise<void> {
+    if (key.startsWith(SERVICE_KEY_PREFIX)) return this.reconcileServiceStatus(key.slice(SERVICE_KEY_PREFIX.length));
     const { informers, className, client, log } = this.opts;
     const ing = informers.ingresses.get(key);
     if (!ing) return;
@@ -220,5 +255,19 @@ export class IngressController {
     if (!want) return;
     await client.updateStatus(INGRESS, { ...ing, status: { ...ing.status, loadBalancer: { ingress: want } } });
     log.info('updated ingress status', { ingress: key, loadBalancer: want.map((x) => x.ip ?? x.hostname).join(',') || '(none)' });
+  }
+
+  /**
+   * The controller Service as its own load balancer (KEP-1860): its ingress IPs get ipMode Proxy
+   * so that kube-proxy leaves them to our listeners. Writes only a difference; a conflict throws
+   * (the queue retries with the informer's newer copy).
+   */
+  async reconcileServiceStatus(key: string): Promise<void> {
+    const { informers, client, log } = this.opts;
+    const svc = informers.services.get(key);
+    const want = proxyModeIngress(svc);
+    if (!svc || !want) return;
+    await client.updateStatus(SERVICE, { ...svc, status: { ...svc.status, loadBalancer: { ...svc.status?.loadBalancer, ingress: want } } });
+    log.info('marked load balancer ingress ipMode Proxy', { service: key, ips: want.map((i) => i.ip).filter(Boolean).join(',') });
   }
 }

@@ -12,6 +12,7 @@ import { resourceForCase } from '../lib/resources';
 import { connectBus } from '../lib/watchbus';
 import { CertificateStore, selfSignedCertificate } from './certs';
 import { IngressController } from './controller';
+import { LoadBalancerListeners } from './lblisteners';
 import { IngressProxy } from './proxy';
 import { buildRoutingTable, ownIngressClass } from './routes';
 import { controllerService } from './status';
@@ -29,6 +30,8 @@ function hostPort(name: string, value: string): { host: string; port: number } {
  * KUBEMU_INGRESS_HTTPS_LISTEN (default 127.0.0.1:8443), straight to Service endpoints.
  * Publishes itself through the LoadBalancer Service KUBEMU_INGRESS_SERVICE (default
  * ingress-nginx/ingress-nginx-controller) and writes that Service's address into Ingress status.
+ * As that Service's load balancer it marks its ingress IPs ipMode Proxy (kube-proxy leaves them
+ * alone) and listens on <LB IP>:80 (HTTP) and :443 (HTTPS) itself, retrying binds every 200 ms.
  * KUBEMU_INGRESS_UPSTREAM_TIMEOUT_MS (default 60000): idle upstream time before 504.
  * KUBEMU_INGRESS_FAST_PATH (default on; "false"/"0" sends every request through node's http server).
  * grpc.health.v1 on KUBEMU_INGRESS_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once the caches
@@ -81,6 +84,8 @@ async function main(): Promise<void> {
   const certs = new CertificateStore(fallback);
   const emptyTable = buildRoutingTable({ ingresses: [], ingressClasses: [], service: () => undefined, endpoints: () => undefined }, className);
   const proxy = new IngressProxy({ table: emptyTable, certs, upstreamTimeoutMs, fastPath, log });
+  // The Service's load balancer: the controller itself on <LB IP>:80/443 (ipMode Proxy).
+  const loadBalancer = new LoadBalancerListeners({ accept: (socket, secure) => proxy.accept(socket, secure), log });
   const recorder = new EventRecorder(client, 'nginx-ingress-controller', config.componentId, log);
   // An unspecified listen address is not an address to publish: loopback is.
   const advertised = (h: string) => (h === '0.0.0.0' || h === '::' || h === '' ? '127.0.0.1' : h);
@@ -93,6 +98,7 @@ async function main(): Promise<void> {
     className,
     publishService: publish,
     fallbackIP: advertised(httpListen.host),
+    loadBalancer,
     log,
   });
   controller.start();
@@ -132,6 +138,7 @@ async function main(): Promise<void> {
     health.set('', ServingStatus.NOT_SERVING);
     clearInterval(statsTimer);
     await Promise.all(addonEndpoints.map((a) => a.stop()));
+    await loadBalancer.close();
     await proxy.close();
     await controller.stop();
     await Promise.all(Object.values(informers).map((i) => i.stop()));

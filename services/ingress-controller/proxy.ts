@@ -79,6 +79,7 @@ export class IngressProxy {
   private readonly pool = new UpstreamPool();
   /** Client connections on the fast path (the http servers do not know them). */
   private readonly fastConnections = new Set<FastConnection>();
+  private closing = false;
 
   constructor(opts: ProxyOptions) {
     this.table = opts.table;
@@ -161,6 +162,21 @@ export class IngressProxy {
     return this.httpsPort;
   }
 
+  /**
+   * Serves a connection accepted on another listening socket (the load-balancer addresses) exactly
+   * as the HTTP (`secure` false) or HTTPS listener would: fast path, TLS handshake, node's server.
+   * Before the listener exists or after close the socket is destroyed. Never throws.
+   */
+  accept(socket: net.Socket, secure: boolean): void {
+    const server = secure ? this.httpsServer : this.httpServer;
+    if (!server || this.closing || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    // The servers' own 'connection' handlers: the fast path for HTTP, the TLS wrapping for HTTPS.
+    server.emit('connection', socket);
+  }
+
   private configure(server: http.Server, secure: boolean): void {
     // nginx keepalive_timeout 75s; headers must arrive sooner than that.
     server.keepAliveTimeout = 75000;
@@ -176,6 +192,7 @@ export class IngressProxy {
 
   /** Stops listening, closes idle keep-alive connections and the upstream agent. */
   async close(): Promise<void> {
+    this.closing = true;
     const closeOne = (s?: http.Server) =>
       new Promise<void>((resolve) => {
         if (!s) return resolve();

@@ -60,3 +60,47 @@ export function desiredLoadBalancer(ing: Ingress, served: boolean, address: Ingr
   const kept = current.filter((x) => !isOurs(x));
   return kept.length === current.length ? undefined : kept;
 }
+
+type LoadBalancerIngress = NonNullable<NonNullable<NonNullable<Service['status']>['loadBalancer']>['ingress']>[number];
+
+/**
+ * What status.loadBalancer.ingress of the controller Service should become so that kube-proxy
+ * leaves its IPs to us (KEP-1860): every entry with an ip gets ipMode "Proxy" (hostname-only
+ * entries cannot carry one and stay as they are). Undefined when nothing is to change: not a
+ * LoadBalancer Service, no IP entry, or all already Proxy.
+ */
+export function proxyModeIngress(service: Service | undefined): LoadBalancerIngress[] | undefined {
+  if (service?.spec?.type !== 'LoadBalancer') return undefined;
+  const current = service.status?.loadBalancer?.ingress ?? [];
+  if (!current.some((i) => i?.ip && i.ipMode !== 'Proxy')) return undefined;
+  return current.map((i) => (i?.ip ? { ...i, ipMode: 'Proxy' } : i));
+}
+
+/** One address the controller serves as the load balancer of its Service. */
+export interface LoadBalancerAddress {
+  ip: string;
+  port: number;
+  /** HTTPS (TLS terminated here) rather than plain HTTP. */
+  secure: boolean;
+}
+
+/**
+ * The addresses the controller listens on as its Service's load balancer: each ingress IP whose
+ * ipMode is "Proxy" (so that no kube-proxy serves it) × each TCP Service port, HTTPS for the port
+ * named `https` (or, unnamed, port 443), HTTP for the others. Empty for anything but a
+ * LoadBalancer Service. Sorted and deduplicated; never throws on a malformed Service.
+ */
+export function loadBalancerAddresses(service: Service | undefined): LoadBalancerAddress[] {
+  if (service?.spec?.type !== 'LoadBalancer') return [];
+  const ips = (service.status?.loadBalancer?.ingress ?? []).filter((i) => i?.ipMode === 'Proxy' && /^\d{1,3}(\.\d{1,3}){3}$/.test(i.ip ?? '')).map((i) => i.ip!);
+  const validPort = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 65536;
+  const ports = (service.spec.ports ?? []).flatMap((p) => (p && (!p.protocol || p.protocol === 'TCP') && validPort(p.port) ? [{ name: p.name ?? '', port: p.port }] : []));
+  const out = new Map<string, LoadBalancerAddress>();
+  for (const ip of ips) {
+    for (const p of ports) {
+      const secure = p.name === 'https' || (!p.name && p.port === 443);
+      out.set(`${ip}:${p.port}`, { ip, port: p.port, secure });
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1));
+}

@@ -7,6 +7,7 @@ import { IngressController, IngressInformers } from '../../services/ingress-cont
 import { CertificateStore } from '../../services/ingress-controller/certs';
 import { IngressProxy } from '../../services/ingress-controller/proxy';
 import { matchRoute, ownIngressClass } from '../../services/ingress-controller/routes';
+import { controllerService, LoadBalancerAddress } from '../../services/ingress-controller/status';
 import { ApiClient } from '../../services/lib/apiclient';
 import { EventRecorder } from '../../services/lib/events';
 import { Endpoints, Secret, Service } from '../../services/lib/generated/kubemu/core/v1/core';
@@ -42,6 +43,13 @@ class FakeInformer<T extends KubeObject> {
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
+async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 const log = logger('ingress-controller-test');
 
 function setup() {
@@ -54,8 +62,14 @@ function setup() {
   };
   inf.ingressClasses.set(ownIngressClass('kubemu'));
   const writes: Ingress[] = [];
+  const serviceWrites: Service[] = [];
   const client = {
-    updateStatus: async (_: unknown, obj: Ingress) => {
+    updateStatus: async (info: { kind: string }, obj: Ingress) => {
+      if (info.kind === 'Service') {
+        serviceWrites.push(obj as Service);
+        inf.services.set({ ...(obj as Service), metadata: { ...obj.metadata, resourceVersion: String(Number(obj.metadata?.resourceVersion ?? 0) + 1) } });
+        return obj;
+      }
       writes.push(obj);
       inf.ingresses.set({ ...obj, metadata: { ...obj.metadata, resourceVersion: String(Number(obj.metadata?.resourceVersion ?? 0) + 1) } });
       return obj;
@@ -67,6 +81,7 @@ function setup() {
   } as unknown as EventRecorder;
   const certs = new CertificateStore();
   const proxy = new IngressProxy({ table: { hosts: new Map(), wildcards: new Map(), tls: new Map(), ingresses: [] }, certs, log });
+  const lbAddresses: LoadBalancerAddress[][] = [];
   const controller = new IngressController({
     client,
     informers: inf as unknown as IngressInformers,
@@ -76,9 +91,10 @@ function setup() {
     className: 'kubemu',
     publishService: 'ingress-nginx/ingress-nginx-controller',
     fallbackIP: '127.0.0.1',
+    loadBalancer: { setAddresses: (a) => void lbAddresses.push(a) },
     log,
   });
-  return { inf, writes, events, controller, certs };
+  return { inf, writes, serviceWrites, lbAddresses, events, controller, certs };
 }
 
 const web = (extra: Partial<Ingress['spec']> = {}, generation = 1): Ingress => ({
@@ -110,6 +126,40 @@ describe('ingress controller - reconcileStatus', () => {
     expect(writes[1].status?.loadBalancer?.ingress).toEqual([]);
     await controller.reconcileStatus('default/gone');
     expect(writes).toHaveLength(2);
+  });
+});
+
+describe('ingress controller - its Service as load balancer (ipMode Proxy)', () => {
+  it('marks the Service ingress IP Proxy once after startStatus, then listens on <LB IP>:80/443; follows IP changes', async () => {
+    const { inf, serviceWrites, lbAddresses, controller } = setup();
+    const svc = controllerService('ingress-nginx', 'ingress-nginx-controller', 8080, 8443);
+    inf.services.set({ ...svc, metadata: { ...svc.metadata, resourceVersion: '1' }, status: { loadBalancer: { ingress: [{ ip: '127.129.0.7' }] } } });
+    controller.start();
+    // Before startStatus (the proxy's own listeners are not bound yet): no write, no listener.
+    inf.services.set({ ...svc, metadata: { ...svc.metadata, resourceVersion: '3' }, status: { loadBalancer: { ingress: [{ ip: '127.129.0.7' }] } } });
+    await flush();
+    expect(serviceWrites).toEqual([]);
+    expect(lbAddresses).toEqual([]);
+    controller.startStatus();
+    await waitUntil(() => serviceWrites.length === 1 && lbAddresses.length === 2);
+    expect(serviceWrites[0].status?.loadBalancer?.ingress).toEqual([{ ip: '127.129.0.7', ipMode: 'Proxy' }]);
+    // First [] (not Proxy yet), then the addresses once the written status is in the cache.
+    expect(lbAddresses).toEqual([
+      [],
+      [
+        { ip: '127.129.0.7', port: 80, secure: false },
+        { ip: '127.129.0.7', port: 443, secure: true },
+      ],
+    ]);
+    // Already Proxy: no further write.
+    await controller.reconcileServiceStatus('ingress-nginx/ingress-nginx-controller');
+    expect(serviceWrites).toHaveLength(1);
+    // A new IP: marked, then listened on instead of the old one.
+    inf.services.set({ ...svc, metadata: { ...svc.metadata, resourceVersion: '9' }, status: { loadBalancer: { ingress: [{ ip: '127.129.0.8' }] } } });
+    await waitUntil(() => serviceWrites.length === 2 && lbAddresses.length === 4);
+    expect(lbAddresses[2]).toEqual([]);
+    expect(lbAddresses[3].map((a) => `${a.ip}:${a.port}`)).toEqual(['127.129.0.8:80', '127.129.0.8:443']);
+    await controller.stop();
   });
 });
 
