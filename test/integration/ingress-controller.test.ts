@@ -4,7 +4,8 @@
  * range, published through selector-less Services and Endpoints written by the test. Covers host
  * and path routing across two hosts and two Services, 404, 503, TLS with an openssl-made Secret,
  * WebSocket, the X-Forwarded-* headers, status.loadBalancer from the controller's LoadBalancer
- * Service, the IngressClass and Sync events, and an Endpoints change applied within a second.
+ * Service, the controller serving that Service's LB IP itself (ipMode Proxy), the IngressClass and
+ * Sync events, and an Endpoints change applied within a second.
  */
 import * as http from 'http';
 import * as https from 'https';
@@ -266,6 +267,42 @@ describe('ingress controller - status, class and events', () => {
       await waitFor(`${name} status`, async () => (await client.get(INGRESS, NS, name)).status?.loadBalancer?.ingress?.[0]?.ip === lbIP, 15000, { detail: logs });
     }
     expect((await client.get(INGRESS, NS, 'theirs')).status?.loadBalancer?.ingress ?? []).toEqual([]);
+  });
+
+  it('is the load balancer of its Service: ipMode Proxy, and <LB IP>:80/443 served by the controller itself', async () => {
+    // No kube-proxy runs here: whatever answers on the LB IP is the controller.
+    const svc = await waitFor('controller Service ingress marked ipMode Proxy', async () => {
+      const s = await client.tryGet(SERVICE, 'ingress-nginx', 'ingress-nginx-controller');
+      return s?.status?.loadBalancer?.ingress?.[0]?.ipMode === 'Proxy' ? s : undefined;
+    }, 15000, { detail: logs });
+    const lbIP = svc.status!.loadBalancer!.ingress![0].ip!;
+    expect(svc.status!.loadBalancer!.ingress).toHaveLength(1);
+    const viaLB = await waitFor('the LB IP serves HTTP', async () => {
+      try {
+        return await request({ host: lbIP, port: 80, path: '/one', headers: { host: 'a.test' } });
+      } catch {
+        return undefined;
+      }
+    }, 15000, { detail: logs });
+    expect(viaLB.status).toBe(200);
+    expect(viaLB.body.split(' ')[0]).toBe('svc-a');
+    expect(a.seen.at(-1)?.headers['x-forwarded-port']).toBe('80');
+    const secure = await new Promise<{ status: number; body: string; cn: string }>((resolve, reject) => {
+      const req = https.request({ host: lbIP, port: 443, path: '/', servername: 'secure.test', headers: { host: 'secure.test' }, rejectUnauthorized: false, agent: false }, (res) => {
+        const cn = String((res.socket as tls.TLSSocket).getPeerCertificate().subject?.CN ?? '');
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cn }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(secure.status).toBe(200);
+    expect(secure.cn).toBe('secure.test');
+    expect(secure.body.split(' ')[0]).toBe('svc-a');
+    // The Endpoints registration stays for the ClusterIP and node ports (kube-proxy's part).
+    const eps = await client.get(ENDPOINTS, 'ingress-nginx', 'ingress-nginx-controller');
+    expect(eps.subsets?.[0]?.addresses?.[0]?.ip).toBe('127.0.0.1');
   });
 
   it('records Sync events for the Ingresses it picked up', async () => {
