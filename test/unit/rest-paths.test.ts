@@ -88,7 +88,7 @@ describe('rest negotiation', () => {
       expect((err as ApiError).message).toMatch(/json parse error/);
     }
     try {
-      decodeBody(Buffer.from('x'), 'application/vnd.kubernetes.protobuf');
+      decodeBody(Buffer.from('x'), 'application/cbor');
       throw new Error('no error');
     } catch (err) {
       expect((err as ApiError).reason).toBe('UnsupportedMediaType');
