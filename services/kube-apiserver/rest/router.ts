@@ -112,6 +112,7 @@ export class RestRouter implements RestExtensions {
     const started = Date.now();
     try {
       await this.dispatch(req, res);
+      this.opts.log.debug('rest request', { method: req.method, url: req.url, code: res.statusCode, ms: Date.now() - started });
     } catch (err) {
       const apiErr = asApiError(err);
       if (httpCodeOf(apiErr) >= 500) {

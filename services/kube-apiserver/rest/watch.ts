@@ -166,6 +166,16 @@ export async function serveWatch(
           continue;
         }
         onEvent(ev);
+        // A slow client: stop reading the stream until its socket takes more (no unbounded buffering).
+        if (res.writableNeedDrain && !ended) await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
       }
     } finally {
       await messages.close().catch(() => undefined);
