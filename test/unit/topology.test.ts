@@ -88,6 +88,7 @@ test('topology - apiservers get the component environment contract', () => {
     KUBEMU_CLUSTER_DNS: t.network.clusterDNS,
     KUBEMU_CLUSTER_DOMAIN: 'cluster.local',
     KUBEMU_APISERVER_LISTEN: '127.0.0.1:30300',
+    KUBEMU_APISERVER_HTTP_LISTEN: '127.0.0.1:30400',
   });
   expect(api.health).toEqual({ kind: 'grpc', address: '127.0.0.1:30300' });
 });
