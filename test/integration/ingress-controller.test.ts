@@ -5,7 +5,8 @@
  * and path routing across two hosts and two Services, 404, 503, TLS with an openssl-made Secret,
  * WebSocket, the X-Forwarded-* headers, status.loadBalancer from the controller's LoadBalancer
  * Service, the controller serving that Service's LB IP itself (ipMode Proxy), the IngressClass and
- * Sync events, and an Endpoints change applied within a second.
+ * Sync events, an Endpoints change applied within a second, and (with one kube-proxy) the
+ * controller Service's ClusterIP through kube-proxy while the LB IP stays the controller's.
  */
 import * as http from 'http';
 import * as https from 'https';
@@ -17,7 +18,8 @@ import { Ingress } from '../../services/lib/generated/kubemu/networking/v1/netwo
 import { repoRoot } from '../../services/lib/config';
 import { checkHealth } from '../../services/lib/health';
 import { resourceForCase } from '../../services/lib/resources';
-import { ProcessSpec } from '../../services/lib/topology';
+import { ProxyStatus } from '../../services/kube-proxy/proxier';
+import { nodeServiceSpec, ProcessSpec } from '../../services/lib/topology';
 import { startTestApiServer, TestApiServer } from '../contract/env';
 import { freePort, makeTempDir, ManagedProcess, removeTempDir } from '../harness';
 import { waitFor } from '../harness/wait';
@@ -30,6 +32,7 @@ const ENDPOINTS = resourceForCase('endpoints');
 const INGRESS = resourceForCase('ingress');
 const INGRESS_CLASS = resourceForCase('ingressClass');
 const SECRET = resourceForCase('secret');
+const NODE = resourceForCase('node');
 const EVENT = resourceForCase('event');
 const NS = 'default';
 
@@ -44,6 +47,8 @@ let env: TestApiServer;
 let client: ApiClient;
 let dir: string;
 let controller: ManagedProcess;
+let kubeProxy: ManagedProcess | undefined;
+let kubeProxyDir: string | undefined;
 let httpPort: number;
 let httpsPort: number;
 let a: Backend, bk: Backend, a2: Backend;
@@ -135,6 +140,8 @@ beforeAll(async () => {
 }, 90000);
 
 afterAll(async () => {
+  await kubeProxy?.kill('SIGKILL').catch(() => undefined);
+  if (kubeProxyDir) removeTempDir(kubeProxyDir);
   await controller?.stop();
   await Promise.all([a?.close(), bk?.close(), a2?.close()]);
   client?.close();
@@ -334,5 +341,79 @@ describe('ingress controller - following Endpoints', () => {
     // And the empty Service becomes routable when it gets an endpoint.
     await client.create(ENDPOINTS, endpointsOf('svc-empty', [bk], 'http'));
     await waitFor('503 turned 200', async () => (await get('a.test', '/empty')).status === 200, 5000, { intervalMs: 20 });
+  });
+});
+
+describe('ingress controller - with a kube-proxy', () => {
+  it('kube-proxy carries the ClusterIP to the controller and leaves the LB IP (ipMode Proxy) to it', async () => {
+    // One node for the kube-proxy; 127.1.200-254.x is a test cluster's node range.
+    const nodeIP = `127.1.${200 + Math.floor(Math.random() * 55)}.${1 + Math.floor(Math.random() * 250)}`;
+    const created = await client.create(NODE, { metadata: { name: 'ingress-node' }, spec: { podCIDR: `${podNet}.0/24`, podCIDRs: [`${podNet}.0/24`] } });
+    const now = new Date().toISOString();
+    await client.updateStatus(NODE, {
+      ...created,
+      status: {
+        addresses: [{ type: 'InternalIP', address: nodeIP }],
+        conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: now, lastTransitionTime: now, reason: 'KubeletReady' }],
+      },
+    });
+    kubeProxyDir = makeTempDir('ingress-kube-proxy');
+    const healthPort = await freePort();
+    const statusPort = await freePort();
+    const spec = nodeServiceSpec({
+      name: 'kube-proxy-ingress-node',
+      component: 'kube-proxy',
+      index: 0,
+      tier: 3,
+      main: 'services/kube-proxy/main.ts',
+      ports: { health: healthPort, status: statusPort },
+      address: `127.0.0.1:${healthPort}`,
+      env: {
+        KUBEMU_COMPONENT_ID: 'kube-proxy-ingress-node',
+        KUBEMU_PROFILE: 'demo',
+        KUBEMU_STATE_DIR: kubeProxyDir,
+        KUBEMU_APISERVERS: env.address,
+        KUBEMU_NATS_SERVERS: env.natsUrls.join(','),
+        KUBEMU_JETSTREAM_REPLICAS: '1',
+        KUBEMU_NODE_NAME: 'ingress-node',
+        KUBEMU_NODE_IP: nodeIP,
+        KUBEMU_NODE_CIDR: `${nodeIP}/32`,
+        KUBEMU_PROXY_HEALTH_LISTEN: `127.0.0.1:${healthPort}`,
+        KUBEMU_PROXY_STATUS_LISTEN: `127.0.0.1:${statusPort}`,
+      },
+      health: { kind: 'grpc', address: `127.0.0.1:${healthPort}` },
+    });
+    kubeProxy = new ManagedProcess(spec, path.join(kubeProxyDir, 'kube-proxy.log'));
+    await kubeProxy.start();
+    await kubeProxy.waitHealthy(30000);
+    const proxyLogs = () => kubeProxy!.logs(30);
+
+    const svc = await client.get(SERVICE, 'ingress-nginx', 'ingress-nginx-controller');
+    const clusterIP = svc.spec!.clusterIP!;
+    const lbIP = svc.status!.loadBalancer!.ingress![0].ip!;
+    const viaClusterIP = await waitFor('the ClusterIP reaches the controller through kube-proxy', async () => {
+      try {
+        const r = await request({ host: clusterIP, port: 80, path: '/one', headers: { host: 'a.test' } });
+        return r.status === 200 ? r : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 15000, { detail: proxyLogs });
+    expect(viaClusterIP.body.startsWith('svc-a')).toBe(true);
+    const held = await new Promise<ProxyStatus[]>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port: statusPort, path: '/proxies', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(JSON.parse(body) as ProxyStatus[]));
+        })
+        .on('error', reject);
+    });
+    const ours = held.filter((p) => p.service === 'ingress-nginx/ingress-nginx-controller');
+    expect(ours.some((p) => p.kind === 'ClusterIP' && p.address === `${clusterIP}:80`)).toBe(true);
+    expect(ours.some((p) => p.kind === 'NodePort')).toBe(true);
+    expect(ours.filter((p) => p.kind === 'LoadBalancer' || p.address.startsWith(`${lbIP}:`))).toEqual([]);
+    // The LB IP is still the controller's own.
+    expect((await request({ host: lbIP, port: 80, path: '/one', headers: { host: 'a.test' } })).body.startsWith('svc-a')).toBe(true);
   });
 });
