@@ -4,6 +4,7 @@ import { Scale } from '../../lib/generated/kubemu/autoscaling/v1/autoscaling';
 import { Binding } from '../../lib/generated/kubemu/core/v1/core';
 import { DeleteOptions, Status } from '../../lib/generated/kubemu/meta/v1/meta';
 import { ApiError, errors } from '../../lib/errors';
+import { managedFieldsFromKubernetes, managedFieldsToKubernetes } from '../../lib/fieldmanager';
 import { Logger } from '../../lib/log';
 import { applyJsonPatch, applyMergePatch, parsePatchDocument, PatchError } from '../../lib/patch';
 import { KubeObject, ResourceInfo } from '../../lib/resources';
@@ -39,16 +40,20 @@ export function methodNotAllowed(): ApiError {
   return errors.methodNotAllowed('the server does not allow this method on the requested resource');
 }
 
-/** An object's JSON form (codec.toJSON) with kind and apiVersion first, as Kubernetes writes them. */
+/**
+ * An object's JSON form (codec.toJSON) with kind and apiVersion first and managedFields[].fieldsV1
+ * as objects (kubemu stores them as text), as Kubernetes writes them.
+ */
 export function objectJson(info: ResourceInfo, obj: KubeObject): Record<string, unknown> {
-  const j = info.codec.toJSON(obj as never) as Record<string, unknown>;
+  const j = managedFieldsToKubernetes(info.codec.toJSON(obj as never)) as Record<string, unknown>;
   const { kind: _k, apiVersion: _a, ...rest } = j;
   return { kind: info.kind, apiVersion: info.apiVersion, ...rest };
 }
 
 function metadataJson(obj: KubeObject): Record<string, unknown> {
   const j = { metadata: obj.metadata };
-  return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: JSON.parse(JSON.stringify(j.metadata ?? {})) };
+  const metadata = JSON.parse(JSON.stringify(j.metadata ?? {}));
+  return managedFieldsToKubernetes({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata }) as Record<string, unknown>;
 }
 
 function includeObjectOf(query: URLSearchParams): 'None' | 'Metadata' | 'Object' | undefined {
@@ -379,9 +384,7 @@ async function patch(req: IncomingMessage, r: ResolvedRequest, subresource: stri
   const type = mediaType(req.headers['content-type']);
   if (!type) throw errors.unsupportedMediaType('the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
   const body = await readBody(req);
-  if (type === 'application/apply-patch+yaml' && !(opts as { fieldManager?: string }).fieldManager) {
-    throw errors.badRequest('PATCH, application/apply-patch+yaml requests must have a fieldManager');
-  }
+  // An apply patch without fieldManager is the Registry's to refuse (422, as Kubernetes does).
   return deps.registry.patch(r.info, r.namespace, r.name, type, body, subresource, opts);
 }
 
@@ -414,7 +417,8 @@ async function deleteOptions(req: IncomingMessage, query: URLSearchParams): Prom
  * message kubectl shows), Warn returns them as warnings.
  */
 async function decodeObject(req: IncomingMessage, info: ResourceInfo, query: URLSearchParams): Promise<{ obj: KubeObject; warnings: string[] }> {
-  const json = decodeBody(await readBody(req), req.headers['content-type']);
+  // Clients send managedFields[].fieldsV1 as objects (Kubernetes' form); kubemu's codec holds text.
+  const json = managedFieldsFromKubernetes(decodeBody(await readBody(req), req.headers['content-type']));
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw errors.badRequest(`the body of the request is not a JSON object (must be of type ${info.kind})`);
   const j = json as { kind?: unknown; apiVersion?: unknown };
   if (j.apiVersion !== undefined && j.apiVersion !== '' && j.apiVersion !== info.apiVersion) {

@@ -4,6 +4,7 @@
 // them out, hides priority-1 columns unless `-o wide`, and adds NAMESPACE and
 // LABELS columns from each row's object metadata.
 
+import { managedFieldsToKubernetes } from '../../lib/fieldmanager';
 import { KubeObject, ResourceInfo } from '../../lib/resources';
 import { printerFor } from './printers';
 
@@ -22,7 +23,7 @@ export interface TableOptions {
 }
 
 function objectJSON(info: ResourceInfo, obj: KubeObject): Record<string, unknown> {
-  const json = (info.codec.toJSON(obj as never) ?? {}) as Record<string, unknown>;
+  const json = (managedFieldsToKubernetes(info.codec.toJSON(obj as never)) ?? {}) as Record<string, unknown>;
   // kind and apiVersion first, as Kubernetes serialises them; stored objects may lack them.
   const out: Record<string, unknown> = { kind: info.kind, apiVersion: info.apiVersion };
   Object.assign(out, json);

@@ -1,0 +1,392 @@
+/**
+ * e2e: the real kubectl (/usr/bin/kubectl, v1.32) against a whole cluster started as a person
+ * starts it (pm2, demo profile), through the kubeconfig `start` writes: the scripted session of
+ * issue 6. A Deployment + Service manifest written as for a real cluster is applied, changed and
+ * rolled out, read back (wide, describe, logs, exec, top), scaled, undone, labelled and patched;
+ * every error case is checked through the message kubectl prints, which must be the one it prints
+ * against a real cluster. Skipped when kubectl is not installed.
+ */
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { makeTempDir } from '../harness/cleanup';
+import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
+import { waitFor } from '../harness/wait';
+
+const KUBECTL = '/usr/bin/kubectl';
+const describeIf = fs.existsSync(KUBECTL) ? describe : describe.skip;
+
+jest.setTimeout(240000);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let cluster: E2ECluster;
+let tmp: string;
+let kubeconfig: string;
+
+/** Runs kubectl against the cluster (private cache folder), with `input` on stdin; never throws on a non-zero exit. */
+function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', path.join(tmp, 'cache'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs kubectl and expects exit code 0; returns stdout. */
+async function ok(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+  const r = await kubectl(args, opts);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A kubectl left running (logs -f, get -w) until `until` holds of its output or the deadline; then killed. */
+async function streamUntil(args: string[], until: (stdout: string) => boolean, timeoutMs = 60000): Promise<Run> {
+  const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', path.join(tmp, 'cache'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const run: Run = { code: null, stdout: '', stderr: '' };
+  const closed = new Promise<void>((resolve) => child.on('close', (code) => ((run.code = code), resolve())));
+  child.stdout.on('data', (d: Buffer) => (run.stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (run.stderr += d.toString()));
+  try {
+    await waitFor(`kubectl ${args.join(' ')} to print what was expected`, async () => until(run.stdout) || (run.code !== null ? 'exited' : false), timeoutMs, { intervalMs: 100 });
+  } finally {
+    if (run.code === null) child.kill('SIGKILL');
+    await closed;
+  }
+  if (!until(run.stdout)) throw new Error(`kubectl ${args.join(' ')} exited ${run.code}\nstdout: ${run.stdout}\nstderr: ${run.stderr}`);
+  return run;
+}
+
+/** Writes a manifest into the temp folder; returns its path. */
+function manifest(name: string, yaml: string): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, yaml);
+  return file;
+}
+
+/** The web Deployment + Service, as one would write them for a real cluster. */
+function webManifest(image: string): string {
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: ${image}
+        command: ["sh", "-c", "i=0; while true; do echo \\"tick $i\\"; i=$((i+1)); sleep 1; done"]
+        ports:
+        - containerPort: 8080
+          name: http
+        resources:
+          requests:
+            cpu: 10m
+            memory: 16Mi
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels:
+    app: web
+spec:
+  selector:
+    app: web
+  ports:
+  - name: http
+    port: 80
+    targetPort: http
+`;
+}
+
+const webPods = async (): Promise<string[]> =>
+  (await ok(['get', 'pods', '-l', 'app=web', '--field-selector', 'status.phase=Running', '-o', 'jsonpath={range .items[*]}{.metadata.name}{" "}{.metadata.deletionTimestamp}{"\\n"}{end}']))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.includes(' '));
+
+const deployImage = async () => ok(['get', 'deploy', 'web', '-o', 'jsonpath={.spec.template.spec.containers[0].image}']);
+
+describeIf('kubectl against a whole cluster', () => {
+  let webFile: string;
+  let pod: string;
+
+  beforeAll(async () => {
+    tmp = makeTempDir('e2e-kubectl');
+    cluster = await prepareCluster('demo');
+    expectSucceeded(await cluster.run(['start']));
+    await cluster.status(); // tracks every pid for cleanup
+    kubeconfig = path.join(cluster.stateDir, 'kubeconfig');
+  });
+
+  afterAll(async () => {
+    await cluster?.destroy();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('kubectl - version, cluster-info, api-resources with short names', async () => {
+    const version = await ok(['version']);
+    expect(version).toMatch(/Client Version: v1\.32/);
+    expect(version).toMatch(/Server Version: v1\.\d+/);
+    expect(await ok(['cluster-info'])).toMatch(/Kubernetes control plane.* is running at https?:\/\//);
+    const resources = await ok(['api-resources']);
+    const shortNames = new Map<string, string>();
+    for (const line of resources.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length >= 5) shortNames.set(cols[1], cols[0]);
+    }
+    for (const [short, name] of Object.entries({ po: 'pods', deploy: 'deployments', rs: 'replicasets', sts: 'statefulsets', ds: 'daemonsets', svc: 'services', ns: 'namespaces', no: 'nodes', ev: 'events', cm: 'configmaps', cj: 'cronjobs', ing: 'ingresses', pv: 'persistentvolumes', pvc: 'persistentvolumeclaims' })) {
+      expect([short, shortNames.get(short)]).toEqual([short, name]);
+    }
+  });
+
+  test('kubectl - get nodes: 3 Ready; both contexts', async () => {
+    await waitFor(
+      '3 Ready nodes',
+      async () => {
+        const out = await ok(['get', 'nodes']);
+        return out.split('\n').filter((l) => /\sReady\s/.test(l)).length === 3;
+      },
+      60000,
+      { intervalMs: 500 },
+    );
+    const out = await ok(['get', 'nodes']);
+    expect(out.split('\n')[0].split(/\s+/)).toEqual(['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION']);
+    for (const context of ['kubemu', 'kubemu-1']) {
+      const ns = await ok(['--context', context, 'get', 'ns']);
+      expect(ns).toMatch(/^default\s+Active/m);
+      expect(ns).toMatch(/^kube-system\s+Active/m);
+    }
+  });
+
+  test('kubectl - apply a Deployment + Service, re-apply with a new image, rollout status', async () => {
+    webFile = manifest('web.yaml', webManifest('busybox:1.36'));
+    const first = await ok(['apply', '-f', webFile]);
+    expect(first).toContain('deployment.apps/web created');
+    expect(first).toContain('service/web created');
+    await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
+
+    fs.writeFileSync(webFile, webManifest('busybox:1.37'));
+    const second = await ok(['apply', '-f', webFile]);
+    expect(second).toContain('deployment.apps/web configured');
+    expect(second).toContain('service/web unchanged');
+    const status = await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
+    expect(status).toContain('deployment "web" successfully rolled out');
+    expect(await deployImage()).toBe('busybox:1.37');
+  });
+
+  test('kubectl - get pods -o wide, get deploy columns', async () => {
+    await waitFor('2 running web pods', async () => (await webPods()).length === 2, 60000, { intervalMs: 500 });
+    const wide = await ok(['get', 'pods', '-l', 'app=web', '-o', 'wide']);
+    const [header, ...rows] = wide.trim().split('\n');
+    expect(header.split(/\s{2,}/)).toEqual(['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'IP', 'NODE', 'NOMINATED NODE', 'READINESS GATES']);
+    const running = rows.filter((r) => / 1\/1 +Running /.test(r));
+    expect(running.length).toBeGreaterThanOrEqual(2);
+    for (const row of running) {
+      const cols = row.split(/\s+/);
+      expect(cols[5]).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      expect(cols[6]).toMatch(/^\S+$/);
+      expect(cols[6]).not.toBe('<none>');
+    }
+    pod = running[0].split(/\s+/)[0];
+
+    const deploy = await ok(['get', 'deploy']);
+    expect(deploy.split('\n')[0].split(/\s+/)).toEqual(['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE']);
+    expect(deploy).toMatch(/^web\s+2\/2\s+2\s+2\s+/m);
+  });
+
+  test('kubectl - describe deploy and pod show Events', async () => {
+    const deploy = await ok(['describe', 'deploy', 'web']);
+    expect(deploy).toMatch(/^Name:\s+web$/m);
+    expect(deploy).toMatch(/Events:\s*\n\s+Type\s+Reason\s+Age\s+From\s+Message/);
+    expect(deploy).toContain('ScalingReplicaSet');
+    const described = await ok(['describe', 'pod', pod]);
+    expect(described).toMatch(new RegExp(`^Name:\\s+${pod}$`, 'm'));
+    expect(described).toMatch(/Events:\s*\n\s+Type\s+Reason\s+Age\s+From\s+Message/);
+    expect(described).toContain('Scheduled');
+  });
+
+  test('kubectl - logs -f a pod, logs deploy/NAME', async () => {
+    const follow = await streamUntil(['logs', '-f', pod], (out) => (out.match(/^tick \d+$/gm) ?? []).length >= 2, 30000);
+    expect(follow.stdout).toMatch(/^tick \d+$/m);
+    expect(await ok(['logs', 'deploy/web', '--tail=3'])).toMatch(/^tick \d+$/m);
+  });
+
+  test('kubectl - exec: exit code and stdin', async () => {
+    const r = await kubectl(['exec', pod, '--', 'sh', '-c', 'echo hi; exit 3']);
+    expect(r.stdout).toBe('hi\n');
+    expect(r.stderr).toContain('command terminated with exit code 3');
+    expect(r.code).toBe(3);
+    expect(await ok(['exec', '-i', pod, '--', 'cat'], { input: 'x\n' })).toBe('x\n');
+  });
+
+  test('kubectl - scale and get -w', async () => {
+    const watch = streamUntil(['get', 'deploy', 'web', '-w'], (out) => /^web\s+\d\/4\s/m.test(out), 60000);
+    await new Promise((r) => setTimeout(r, 500)); // let the watch start before the change (the list would show it anyway)
+    expect(await ok(['scale', 'deploy/web', '--replicas=4'])).toContain('deployment.apps/web scaled');
+    const w = await watch;
+    expect(w.stdout.split('\n')[0].split(/\s+/)).toEqual(['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE']);
+    await waitFor('deploy web 4/4', async () => /^web\s+4\/4\s/m.test(await ok(['get', 'deploy', 'web'])), 90000, { intervalMs: 500 });
+  });
+
+  test('kubectl - rollout history and undo', async () => {
+    const history = await ok(['rollout', 'history', 'deploy/web']);
+    expect(history).toContain('REVISION');
+    expect(history).toMatch(/^1\s/m);
+    expect(history).toMatch(/^2\s/m);
+    expect(await ok(['rollout', 'undo', 'deploy/web'])).toContain('deployment.apps/web rolled back');
+    await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
+    expect(await deployImage()).toBe('busybox:1.36');
+  });
+
+  test('kubectl - label, annotate, patch merge|json|strategic, selectors, jsonpath, sort-by', async () => {
+    expect(await ok(['label', 'deploy', 'web', 'tier=frontend'])).toContain('deployment.apps/web labeled');
+    expect(await ok(['annotate', 'deploy', 'web', 'note=hello'])).toContain('deployment.apps/web annotated');
+    expect(await ok(['patch', 'deploy', 'web', '--type', 'merge', '-p', '{"metadata":{"labels":{"merge":"yes"}}}'])).toContain('deployment.apps/web patched');
+    expect(await ok(['patch', 'deploy', 'web', '--type', 'json', '-p', '[{"op":"add","path":"/metadata/labels/json","value":"yes"}]'])).toContain('deployment.apps/web patched');
+    expect(await ok(['patch', 'svc', 'web', '--type', 'strategic', '-p', '{"spec":{"ports":[{"name":"https","port":443,"targetPort":8443}]}}'])).toContain('service/web patched');
+    // Kubernetes' mergeSortedSlice puts a patch item absent from the server's order before the server-only ones.
+    expect(await ok(['get', 'svc', 'web', '-o', 'jsonpath={.spec.ports[*].port}'])).toBe('443 80');
+    expect(await ok(['get', 'deploy', 'web', '-o', 'jsonpath={.metadata.labels.tier},{.metadata.labels.merge},{.metadata.labels.json},{.metadata.annotations.note}'])).toBe('frontend,yes,yes,hello');
+    expect(await ok(['get', 'deploy', '-l', 'tier in (frontend,backend),merge=yes', '-o', 'name'])).toBe('deployment.apps/web\n');
+
+    expect((await ok(['get', 'deploy,svc', '-l', 'app=web', '-o', 'name'])).trim().split('\n')).toEqual(['deployment.apps/web', 'service/web']);
+    const names = (await ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ');
+    expect(names.length).toBeGreaterThanOrEqual(4);
+    for (const n of names) expect(n).toMatch(/^web-[a-z0-9]+-[a-z0-9]{5}$/);
+    const sorted = (await ok(['get', 'pods', '-l', 'app=web', '--sort-by=.metadata.name', '--no-headers']))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s+/)[0]);
+    expect(sorted).toEqual([...sorted].sort());
+  });
+
+  test('kubectl - top pods and top nodes show numbers', async () => {
+    await waitFor(
+      'top pods numbers',
+      async () => {
+        const r = await kubectl(['top', 'pods', '-l', 'app=web']);
+        return r.code === 0 && /^web-\S+\s+\d+m\s+\d+Mi\s*$/m.test(r.stdout);
+      },
+      60000,
+      { intervalMs: 1000 },
+    );
+    await waitFor(
+      'top nodes numbers',
+      async () => {
+        const r = await kubectl(['top', 'nodes']);
+        return r.code === 0 && /^\S+\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%\s*$/m.test(r.stdout);
+      },
+      60000,
+      { intervalMs: 1000 },
+    );
+  });
+
+  test('kubectl - cordon and uncordon', async () => {
+    const node = (await ok(['get', 'nodes', '-o', 'jsonpath={.items[0].metadata.name}'])).trim();
+    expect(await ok(['cordon', node])).toContain(`node/${node} cordoned`);
+    expect(await ok(['get', 'node', node])).toMatch(new RegExp(`^${node}\\s+Ready,SchedulingDisabled\\s`, 'm'));
+    expect(await ok(['uncordon', node])).toContain(`node/${node} uncordoned`);
+    expect(await ok(['get', 'node', node])).toMatch(new RegExp(`^${node}\\s+Ready\\s`, 'm'));
+  });
+
+  test('kubectl - explain pod.spec.containers', async () => {
+    const out = await ok(['explain', 'pod.spec.containers']);
+    expect(out).toMatch(/KIND:\s+Pod/);
+    expect(out).toMatch(/FIELD:\s+containers <\[\]Container>/);
+    expect(out).toMatch(/^\s+image\s+<string>/m);
+  });
+
+  test('kubectl - apply --server-side; managedFields with fieldsV1 objects', async () => {
+    const cm = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  key: ${value}\n`;
+    const file = manifest('ssa.yaml', cm('one'));
+    expect(await ok(['apply', '--server-side', '-f', file])).toContain('configmap/ssa serverside-applied');
+    fs.writeFileSync(file, cm('two'));
+    expect(await ok(['apply', '--server-side', '-f', file])).toContain('configmap/ssa serverside-applied');
+    const got = JSON.parse(await ok(['get', 'cm', 'ssa', '-o', 'json', '--show-managed-fields']));
+    expect(got.data).toEqual({ key: 'two' });
+    const entry = got.metadata.managedFields.find((e: { manager: string }) => e.manager === 'kubectl');
+    expect(entry).toMatchObject({ operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:key': {} } } });
+  });
+
+  test('kubectl - errors printed as on a real cluster', async () => {
+    const missing = await kubectl(['get', 'pod', 'nope']);
+    expect([missing.code, missing.stderr.trim()]).toEqual([1, 'Error from server (NotFound): pods "nope" not found']);
+
+    const cmFile = manifest('cm.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: "1"\n');
+    expect(await ok(['create', '-f', cmFile])).toContain('configmap/cfg created');
+    const exists = await kubectl(['create', '-f', cmFile]);
+    expect([exists.code, exists.stderr.trim()]).toEqual([1, `Error from server (AlreadyExists): error when creating "${cmFile}": configmaps "cfg" already exists`]);
+
+    const bad = manifest(
+      'bad.yaml',
+      `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: bad
+spec:
+  selector:
+    matchLabels:
+      app: bad
+  template:
+    metadata:
+      labels:
+        app: other
+    spec:
+      containers:
+      - name: c
+        image: busybox
+`,
+    );
+    const invalid = await kubectl(['apply', '-f', bad]);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toContain('The Deployment "bad" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{"app":"other"}: `selector` does not match template `labels`');
+
+    const unknown = manifest('unknown.yaml', 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: unknown\nspec:\n  foo: 1\n  selector:\n    matchLabels:\n      app: u\n  template:\n    metadata:\n      labels:\n        app: u\n    spec:\n      containers:\n      - name: c\n        image: busybox\n');
+    const strict = await kubectl(['create', '-f', unknown]);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain('strict decoding error: unknown field "spec.foo"');
+
+    // replace with a stale resourceVersion
+    const stale = manifest('stale.yaml', await ok(['get', 'cm', 'cfg', '-o', 'yaml']));
+    await ok(['label', 'cm', 'cfg', 'changed=yes']);
+    const conflict = await kubectl(['replace', '-f', stale]);
+    expect([conflict.code, conflict.stderr.trim()]).toEqual([
+      1,
+      `Error from server (Conflict): error when replacing "${stale}": Operation cannot be fulfilled on configmaps "cfg": the object has been modified; please apply your changes to the latest version and try again`,
+    ]);
+  });
+
+  test('kubectl - delete deploy --wait', async () => {
+    const out = await ok(['delete', 'deploy', 'web', '--wait', '--timeout=60s'], { timeoutMs: 70000 });
+    expect(out).toContain('deployment.apps "web" deleted');
+    const gone = await kubectl(['get', 'deploy', 'web']);
+    expect([gone.code, gone.stderr.trim()]).toEqual([1, 'Error from server (NotFound): deployments.apps "web" not found']);
+  });
+});
