@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
-# Regenerates services/lib/generated/ from proto/ with buf + ts-proto.
+# Regenerates the committed generated files:
+#   services/lib/generated/                              from proto/ with buf + ts-proto
+#   services/kube-apiserver/openapi/generated/proto-model.ts  from proto/ (buf build → generate-model.ts)
+#   services/kube-apiserver/rest/k8s-proto-schema.json   from kubectl's embedded descriptors
+#                                                        (scripts/k8s-proto-schema.ts), only where
+#                                                        kubectl v1.32.x is installed (KUBECTL=path)
+#
 #   scripts/generate.sh          regenerate in place
-#   scripts/generate.sh --check  fail when the committed generated code is stale
+#   scripts/generate.sh --check  fail when a committed generated file is stale
+#
+# Needs node_modules only, not dist/: .ci/run runs --check before `npm test` builds. The two
+# TypeScript generators are compiled on their own (tsc of just their imports) into a temp folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
 BUF=./node_modules/.bin/buf
+TSC=./node_modules/.bin/tsc
 OUT=services/lib/generated
+MODEL=services/kube-apiserver/openapi/generated/proto-model.ts
+SCHEMA=services/kube-apiserver/rest/k8s-proto-schema.json
+# The kubectl release the committed schema was extracted from. Another minor release's tables may
+# differ (new fields), which is no staleness of ours: then the schema is neither checked nor rewritten.
+KUBECTL_SCHEMA_MINOR=v1.32
+KUBECTL="${KUBECTL:-/usr/bin/kubectl}"
+
+check=no
+[[ "${1:-}" == "--check" ]] && check=yes
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
 
 generate_into() {
   local dir="$1"
@@ -22,17 +45,74 @@ generate_into() {
   done
 }
 
-if [[ "${1:-}" == "--check" ]]; then
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
+# Compiles TypeScript entry points (and what they import) into $tmp/js with the project's options.
+compile_tools() {
+  "$TSC" --outDir "$tmp/js" --rootDir . --target ES2022 --module commonjs --moduleResolution node --lib ES2022 \
+    --types node --strict --esModuleInterop --skipLibCheck --resolveJsonModule --pretty false "$@"
+}
+
+# Runs a compiled tool; NODE_PATH lets it find node_modules from the temp folder.
+run_tool() {
+  NODE_PATH="$ROOT/node_modules" node "$@"
+}
+
+kubectl_matches() {
+  [[ -x "$KUBECTL" ]] || return 1
+  local version
+  version="$("$KUBECTL" version --client -o json 2>/dev/null | node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{try{console.log(JSON.parse(s).clientVersion.gitVersion)}catch{}})' || true)"
+  [[ "$version" == "$KUBECTL_SCHEMA_MINOR".* ]]
+}
+
+stale=0
+report_stale() { # <path> <diff file>
+  echo "generated file $1 is stale: run 'npm run generate' and commit the result" >&2
+  head -40 "$2" >&2
+  stale=1
+}
+
+# 1. TypeScript from proto/ (ts-proto).
+if [[ "$check" == yes ]]; then
   generate_into "$tmp/generated"
-  if ! diff -r "$tmp/generated" "$OUT" > "$tmp/diff.txt"; then
-    echo "generated code in $OUT is stale: run 'npm run generate' and commit the result" >&2
-    head -40 "$tmp/diff.txt" >&2
-    exit 1
-  fi
-  echo "generated code is up to date"
+  diff -r "$tmp/generated" "$OUT" > "$tmp/diff.txt" || report_stale "$OUT" "$tmp/diff.txt"
 else
   generate_into "$OUT"
   echo "generated $(find "$OUT" -name '*.ts' | wc -l) files into $OUT"
+fi
+
+# 2. The OpenAPI proto model, and 3. the Kubernetes protobuf field table (where kubectl is).
+entries=(services/kube-apiserver/openapi/generate-model.ts)
+with_schema=no
+if kubectl_matches; then
+  with_schema=yes
+  entries+=(scripts/k8s-proto-schema.ts)
+fi
+compile_tools "${entries[@]}"
+
+run_tool -e 'process.stdout.write(require(process.argv[1]).generateModelSource())' \
+  "$tmp/js/services/kube-apiserver/openapi/generate-model.js" > "$tmp/proto-model.ts"
+if [[ "$check" == yes ]]; then
+  diff "$tmp/proto-model.ts" "$MODEL" > "$tmp/diff.txt" || report_stale "$MODEL" "$tmp/diff.txt"
+else
+  cp "$tmp/proto-model.ts" "$MODEL"
+  echo "generated $MODEL"
+fi
+
+if [[ "$with_schema" == yes ]]; then
+  run_tool "$tmp/js/scripts/k8s-proto-schema.js" "$KUBECTL" "$tmp/k8s-proto-schema.json" > /dev/null
+  if [[ "$check" == yes ]]; then
+    # One message per line, so that the diff names what changed.
+    run_tool -e 'const s=require(process.argv[1]);for(const k of Object.keys(s))console.log(k, JSON.stringify(s[k]))' "$ROOT/$SCHEMA" > "$tmp/schema.committed"
+    run_tool -e 'const s=require(process.argv[1]);for(const k of Object.keys(s))console.log(k, JSON.stringify(s[k]))' "$tmp/k8s-proto-schema.json" > "$tmp/schema.fresh"
+    diff "$tmp/schema.fresh" "$tmp/schema.committed" > "$tmp/diff.txt" || report_stale "$SCHEMA" "$tmp/diff.txt"
+  else
+    cp "$tmp/k8s-proto-schema.json" "$SCHEMA"
+    echo "generated $SCHEMA"
+  fi
+else
+  echo "skipped $SCHEMA: no kubectl $KUBECTL_SCHEMA_MINOR.x at $KUBECTL (set KUBECTL=path)"
+fi
+
+if [[ "$check" == yes ]]; then
+  [[ "$stale" -eq 0 ]] || exit 1
+  echo "generated code is up to date"
 fi

@@ -6,7 +6,10 @@
  * drain's evictions...). The descriptors are read from the kubectl binary, where Go's protobuf
  * registry keeps them gzipped. Only messages reachable from the kinds kubemu serves are kept.
  *
- *   node dist/scripts/k8s-proto-schema.js [/usr/bin/kubectl]
+ *   node dist/scripts/k8s-proto-schema.js [/usr/bin/kubectl] [out.json]
+ *
+ * out.json defaults to the committed file; scripts/generate.sh passes another path to compare
+ * (--check) and runs this only where kubectl is installed.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -95,7 +98,7 @@ function main(): void {
     if (!all[r]) throw new Error(`k8s-proto-schema: ${r} is not in ${kubectl}`);
     visit(r);
   }
-  const out = path.join(__dirname, '..', '..', 'services', 'kube-apiserver', 'rest', 'k8s-proto-schema.json');
+  const out = process.argv[3] ?? path.join(__dirname, '..', '..', 'services', 'kube-apiserver', 'rest', 'k8s-proto-schema.json');
   const sorted = Object.fromEntries(Object.keys(keep).sort().map((k) => [k, keep[k]]));
   fs.writeFileSync(out, JSON.stringify(sorted) + '\n');
   console.log(`wrote ${Object.keys(sorted).length} messages to ${out}`);
