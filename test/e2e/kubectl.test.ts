@@ -24,14 +24,21 @@ interface Run {
   stderr: string;
 }
 
+interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
 let cluster: E2ECluster;
 let tmp: string;
 let kubeconfig: string;
 
 /** Runs kubectl against the cluster (private cache folder), with `input` on stdin; never throws on a non-zero exit. */
-function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<Run> {
+function kubectl(args: string[], opts: RunOptions = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', path.join(tmp, 'cache'), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', path.join(tmp, 'cache'), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -48,7 +55,7 @@ function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = 
 }
 
 /** Runs kubectl and expects exit code 0; returns stdout. */
-async function ok(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+async function ok(args: string[], opts: RunOptions = {}): Promise<string> {
   const r = await kubectl(args, opts);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit code ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout;
@@ -232,6 +239,23 @@ describeIf('kubectl against a whole cluster', () => {
     expect(described).toContain('Scheduled');
   });
 
+  test('kubectl - api-versions, get -A, --show-labels, custom-columns, field selectors, events', async () => {
+    const versions = (await ok(['api-versions'])).trim().split('\n');
+    for (const v of ['v1', 'apps/v1', 'batch/v1', 'networking.k8s.io/v1', 'metrics.k8s.io/v1beta1']) expect(versions).toContain(v);
+    const all = await ok(['get', 'pods', '-A']);
+    expect(all.split('\n')[0].split(/\s+/)).toEqual(['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE']);
+    expect(all).toMatch(new RegExp(`^default\\s+${pod}\\s+1/1\\s+Running\\s`, 'm'));
+    expect(await ok(['get', 'deploy', 'web', '--show-labels'])).toMatch(/^web\s+2\/2\s+2\s+2\s+\S+\s+app=web$/m);
+    const columns = await ok(['get', 'pods', '-l', 'app=web', '-o', 'custom-columns=NAME:.metadata.name,IMAGE:.spec.containers[0].image']);
+    expect(columns).toMatch(new RegExp(`^${pod}\\s+busybox:1.37$`, 'm'));
+    const node = (await ok(['get', 'pod', pod, '-o', 'jsonpath={.spec.nodeName}'])).trim();
+    expect(await ok(['get', 'pods', '--field-selector', `spec.nodeName=${node},metadata.name=${pod}`, '-o', 'name'])).toBe(`pod/${pod}\n`);
+    const events = await ok(['get', 'events', '--field-selector', `involvedObject.name=${pod}`]);
+    expect(events.split('\n')[0].split(/\s{2,}/)).toEqual(['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE']);
+    expect(events).toMatch(new RegExp(`Normal\\s+Scheduled\\s+pod/${pod}\\s+Successfully assigned default/${pod} to ${node}`));
+    expect(await ok(['events', '--for', `pod/${pod}`])).toMatch(/Normal\s+Started\s+Pod\/\S+\s+Started container web/);
+  });
+
   test('kubectl - logs -f a pod, logs deploy/NAME', async () => {
     const follow = await streamUntil(['logs', '-f', pod], (out) => (out.match(/^tick \d+$/gm) ?? []).length >= 2, 30000);
     expect(follow.stdout).toMatch(/^tick \d+$/m);
@@ -263,6 +287,59 @@ describeIf('kubectl against a whole cluster', () => {
     expect(await ok(['rollout', 'undo', 'deploy/web'])).toContain('deployment.apps/web rolled back');
     await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
     expect(await deployImage()).toBe('busybox:1.36');
+  });
+
+  test('kubectl - set image, rollout pause/resume/restart', async () => {
+    expect(await ok(['set', 'image', 'deploy/web', 'web=busybox:1.37'])).toContain('deployment.apps/web image updated');
+    await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
+    expect(await deployImage()).toBe('busybox:1.37');
+    expect(await ok(['rollout', 'pause', 'deploy/web'])).toContain('deployment.apps/web paused');
+    expect(await ok(['get', 'deploy', 'web', '-o', 'jsonpath={.spec.paused}'])).toBe('true');
+    expect(await ok(['rollout', 'resume', 'deploy/web'])).toContain('deployment.apps/web resumed');
+    expect(await ok(['rollout', 'restart', 'deploy/web'])).toContain('deployment.apps/web restarted');
+    expect(await ok(['get', 'deploy', 'web', '-o', 'jsonpath={.spec.template.metadata.annotations}'])).toContain('kubectl.kubernetes.io/restartedAt');
+    await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
+  });
+
+  test('kubectl - edit through $EDITOR; replace keeps managedFields given as objects', async () => {
+    const editor = path.join(tmp, 'editor.sh');
+    fs.writeFileSync(editor, '#!/bin/sh\nsed -i "s/^  edited: .*/  edited: after/; s/^data:$/data:\\n  edited: after/" "$1"\n', { mode: 0o755 });
+    expect(await ok(['create', 'configmap', 'ed', '--from-literal=a=b'])).toContain('configmap/ed created');
+    expect(await ok(['edit', 'cm', 'ed'], { env: { EDITOR: editor, KUBE_EDITOR: editor } })).toContain('configmap/ed edited');
+    expect(await ok(['get', 'cm', 'ed', '-o', 'jsonpath={.data.edited}'])).toBe('after');
+
+    const json = JSON.parse(await ok(['get', 'cm', 'ed', '-o', 'json', '--show-managed-fields']));
+    expect(typeof json.metadata.managedFields[0].fieldsV1).toBe('object');
+    json.data.replaced = 'yes';
+    const file = manifest('ed.json', JSON.stringify(json));
+    expect(await ok(['replace', '-f', file])).toContain('configmap/ed replaced');
+    const after = JSON.parse(await ok(['get', 'cm', 'ed', '-o', 'json', '--show-managed-fields']));
+    expect(after.data).toEqual({ a: 'b', edited: 'after', replaced: 'yes' });
+    for (const e of after.metadata.managedFields) expect(typeof e.fieldsV1).toBe('object');
+  });
+
+  test('kubectl - create namespace|deployment|configmap|secret, run, expose; pod STATUS as Kubernetes computes it', async () => {
+    expect(await ok(['create', 'namespace', 'tools'])).toContain('namespace/tools created');
+    const ns = ['-n', 'tools'];
+    expect(await ok(['create', 'deployment', 'hello', '--image=nginx', '--port=80', ...ns])).toContain('deployment.apps/hello created');
+    expect(await ok(['create', 'configmap', 'c1', '--from-literal=a=b', ...ns])).toContain('configmap/c1 created');
+    expect(await ok(['create', 'secret', 'generic', 's1', '--from-literal=p=q', ...ns])).toContain('secret/s1 created');
+    expect(await ok(['get', 'secret', 's1', '-o', 'jsonpath={.data.p}', ...ns])).toBe(Buffer.from('q').toString('base64'));
+    expect(await ok(['expose', 'deploy', 'hello', '--port=80', ...ns])).toContain('service/hello exposed');
+    expect(await ok(['get', 'svc', 'hello', ...ns])).toMatch(/^hello\s+ClusterIP\s+\d+\.\d+\.\d+\.\d+\s+<none>\s+80\/TCP\s/m);
+    expect(await ok(['run', 'once', '--image=busybox', '--restart=Never', ...ns, '--', 'sh', '-c', 'echo done'])).toContain('pod/once created');
+    expect(await ok(['run', 'crash', '--image=busybox', ...ns, '--', 'sh', '-c', 'echo boom; exit 1'])).toContain('pod/crash created');
+    expect(await ok(['run', 'nopull', '--image=registry.example/nothing:1', ...ns])).toContain('pod/nopull created');
+    const status = (name: string) => async () => {
+      const row = (await ok(['get', 'pod', name, '--no-headers', ...ns])).trim().split(/\s+/);
+      return row[2];
+    };
+    await waitFor('once Completed', async () => (await status('once')()) === 'Completed', 60000, { intervalMs: 500 });
+    await waitFor('crash CrashLoopBackOff', async () => (await status('crash')()) === 'CrashLoopBackOff', 60000, { intervalMs: 500 });
+    await waitFor('nopull ErrImagePull or ImagePullBackOff', async () => ['ErrImagePull', 'ImagePullBackOff'].includes((await status('nopull')()) ?? ''), 60000, { intervalMs: 500 });
+    expect(await ok(['logs', 'once', ...ns])).toBe('done\n');
+    expect(await ok(['logs', 'crash', '--previous', ...ns])).toBe('boom\n');
+    await waitFor('deploy hello 1/1', async () => /^hello\s+1\/1\s/m.test(await ok(['get', 'deploy', 'hello', ...ns])), 60000, { intervalMs: 500 });
   });
 
   test('kubectl - label, annotate, patch merge|json|strategic, selectors, jsonpath, sort-by', async () => {
@@ -314,6 +391,18 @@ describeIf('kubectl against a whole cluster', () => {
     expect(await ok(['get', 'node', node])).toMatch(new RegExp(`^${node}\\s+Ready,SchedulingDisabled\\s`, 'm'));
     expect(await ok(['uncordon', node])).toContain(`node/${node} uncordoned`);
     expect(await ok(['get', 'node', node])).toMatch(new RegExp(`^${node}\\s+Ready\\s`, 'm'));
+  });
+
+  test('kubectl - taint and drain', async () => {
+    const node = (await ok(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].spec.nodeName}'])).trim();
+    expect(await ok(['taint', 'node', node, 'dedicated=e2e:NoSchedule'])).toContain(`node/${node} tainted`);
+    expect(await ok(['get', 'node', node, '-o', 'jsonpath={.spec.taints[*].key}'])).toContain('dedicated');
+    expect(await ok(['taint', 'node', node, 'dedicated=e2e:NoSchedule-'])).toContain(`node/${node} untainted`);
+    const drain = await ok(['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--force', '--grace-period=1', '--timeout=90s'], { timeoutMs: 100000 });
+    expect(drain).toContain(`node/${node} drained`);
+    expect(await ok(['get', 'pods', '-A', '--field-selector', `spec.nodeName=${node}`, '-l', 'app=web', '-o', 'name'])).toBe('');
+    expect(await ok(['uncordon', node])).toContain(`node/${node} uncordoned`);
+    await waitFor('deploy web 4/4 after the drain', async () => /^web\s+4\/4\s/m.test(await ok(['get', 'deploy', 'web'])), 90000, { intervalMs: 500 });
   });
 
   test('kubectl - explain pod.spec.containers', async () => {
@@ -383,10 +472,20 @@ spec:
     ]);
   });
 
-  test('kubectl - delete deploy --wait', async () => {
+  test('kubectl - delete deploy --wait, --cascade=foreground, by label', async () => {
     const out = await ok(['delete', 'deploy', 'web', '--wait', '--timeout=60s'], { timeoutMs: 70000 });
     expect(out).toContain('deployment.apps "web" deleted');
     const gone = await kubectl(['get', 'deploy', 'web']);
     expect([gone.code, gone.stderr.trim()]).toEqual([1, 'Error from server (NotFound): deployments.apps "web" not found']);
+
+    // foreground: the Deployment is gone only after its ReplicaSet and pods
+    const ns = ['-n', 'tools'];
+    expect(await ok(['delete', 'deploy', 'hello', '--cascade=foreground', '--wait', '--timeout=60s', ...ns], { timeoutMs: 70000 })).toContain('deployment.apps "hello" deleted');
+    expect(await ok(['get', 'rs,pods', '-l', 'app=hello', '-o', 'name', ...ns])).toBe('');
+    // (the drain deleted those of them that ran on the drained node)
+    const left = (await ok(['get', 'pods', '-l', 'run in (once,crash,nopull)', '-o', 'name', ...ns])).trim().split('\n').filter(Boolean);
+    const byLabel = await ok(['delete', 'pods', '-l', 'run in (once,crash,nopull)', '--grace-period=1', '--wait', '--timeout=60s', ...ns], { timeoutMs: 70000 });
+    for (const name of left) expect(byLabel).toContain(`pod "${name.replace('pod/', '')}" deleted`);
+    expect(await ok(['get', 'pods', '-o', 'name', ...ns])).toBe('');
   });
 });
