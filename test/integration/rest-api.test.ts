@@ -362,6 +362,25 @@ describe('rest api', () => {
     expect((await request('GET', '/api/v1/namespaces/default/pods/p1/eviction')).status).toBe(405);
   });
 
+  test('rest api - server-side apply: managedFields[].fieldsV1 as objects out and in; no fieldManager is 422', async () => {
+    const url = '/api/v1/namespaces/default/configmaps/ssa';
+    const apply = { 'Content-Type': 'application/apply-patch+yaml' };
+    const body = 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  k: v\n';
+    const noManager = await request('PATCH', url, body, apply);
+    expect(noManager.status).toBe(422);
+    expect(noManager.json).toMatchObject({ reason: 'Invalid', message: expect.stringContaining('fieldManager: Required value: is required for apply patch') });
+    const applied = await request('PATCH', `${url}?fieldManager=e2e`, body, apply);
+    expect(applied.status).toBe(201);
+    const entry = { manager: 'e2e', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:k': {} } } };
+    expect(applied.json.metadata.managedFields).toEqual([expect.objectContaining(entry)]);
+    const listed = await request('GET', '/api/v1/namespaces/default/configmaps?fieldSelector=metadata.name%3Dssa');
+    expect(listed.json.items[0].metadata.managedFields).toEqual([expect.objectContaining(entry)]);
+    // A PUT of what was read (fieldsV1 objects) keeps the entries as they were.
+    const put = await request('PUT', url, { ...applied.json, data: { k: 'v' } });
+    expect(put.status).toBe(200);
+    expect(put.json.metadata.managedFields).toEqual([expect.objectContaining(entry)]);
+  });
+
   (hasKubectl ? test : test.skip)('rest api - kubectl get, create, errors and get -w', async () => {
     const ns = await kubectl('get', 'ns');
     expect(ns.code).toBe(0);

@@ -119,8 +119,10 @@ export async function serveResource(req: IncomingMessage, res: ServerResponse, r
       return;
     }
     case 'PATCH': {
+      // An apply patch may create the object: 201 then, as Kubernetes' patch handler answers.
+      const created = mediaType(req.headers['content-type']) === 'application/apply-patch+yaml' && !(await exists(deps.registry, r));
       const patched = await patch(req, r, '', query, deps, writeOpts);
-      writeObject(res, 200, info, patched, form, query);
+      writeObject(res, created ? 201 : 200, info, patched, form, query);
       return;
     }
     case 'DELETE': {
@@ -386,6 +388,16 @@ async function patch(req: IncomingMessage, r: ResolvedRequest, subresource: stri
   const body = await readBody(req);
   // An apply patch without fieldManager is the Registry's to refuse (422, as Kubernetes does).
   return deps.registry.patch(r.info, r.namespace, r.name, type, body, subresource, opts);
+}
+
+/** Whether the request's object exists now; a failure other than NotFound counts as existing (the write will report it). */
+async function exists(registry: Registry, r: ResolvedRequest): Promise<boolean> {
+  try {
+    await registry.get(r.info, r.namespace, r.name);
+    return true;
+  } catch (err) {
+    return !(err instanceof ApiError && err.reason === 'NotFound');
+  }
 }
 
 /** DeleteOptions from the body (JSON) and the query (gracePeriodSeconds, propagationPolicy, orphanDependents, dryRun). */
