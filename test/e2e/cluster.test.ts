@@ -57,6 +57,7 @@ test('cluster - start, status, kill and heal, stop, resume with the same data, r
   const startSeconds = (Date.now() - started) / 1000;
   for (const name of expected) expect(start.output).toContain(name);
   expect(start.output).toContain('npm run status');
+  expect([start.output.includes(`export KUBECONFIG=${stateDir}/kubeconfig`), fs.existsSync(`${stateDir}/kubeconfig`)]).toEqual([true, true]);
 
   // npm run status: every process online and healthy, exit code 0.
   let { code, report } = await status();
