@@ -200,6 +200,13 @@ describeIf('kubectl against a whole cluster', () => {
     await ok(['rollout', 'status', 'deploy/web', '--timeout=90s'], { timeoutMs: 100000 });
 
     fs.writeFileSync(webFile, webManifest('busybox:1.37'));
+    // diff and server-side dry runs show the change without making it
+    const diff = await kubectl(['diff', '-f', webFile]);
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/^-\s+image: busybox:1\.36$/m);
+    expect(diff.stdout).toMatch(/^\+\s+image: busybox:1\.37$/m);
+    expect(await ok(['apply', '--dry-run=server', '-f', webFile])).toContain('deployment.apps/web configured (server dry run)');
+    expect(await deployImage()).toBe('busybox:1.36');
     const second = await ok(['apply', '-f', webFile]);
     expect(second).toContain('deployment.apps/web configured');
     expect(second).toContain('service/web unchanged');
@@ -256,10 +263,33 @@ describeIf('kubectl against a whole cluster', () => {
     expect(await ok(['events', '--for', `pod/${pod}`])).toMatch(/Normal\s+Started\s+Pod\/\S+\s+Started container web/);
   });
 
+  test('kubectl - get every listable resource (-A, -o wide), get all, describe node and service, -o yaml', async () => {
+    const listable = (await ok(['api-resources', '--verbs=list', '-o', 'name'])).trim().split('\n');
+    expect(listable.length).toBeGreaterThan(20);
+    const every = await kubectl(['get', listable.join(','), '-A', '-o', 'wide']);
+    expect([every.code, every.stderr]).toEqual([0, '']);
+    const all = await ok(['get', 'all']);
+    for (const name of ['pod/web-', 'service/web ', 'deployment.apps/web ', 'replicaset.apps/web-']) expect(all).toContain(name);
+    const node = (await ok(['get', 'pod', pod, '-o', 'jsonpath={.spec.nodeName}'])).trim();
+    const described = await ok(['describe', 'node', node]);
+    expect(described).toMatch(new RegExp(`^Name:\\s+${node}$`, 'm'));
+    expect(described).toMatch(/Non-terminated Pods:\s+\(\d+ in total\)/);
+    expect(described).toContain(pod);
+    expect(described).toMatch(/Allocated resources:/);
+    // (kubectl 1.32's describe svc reads EndpointSlices, which kubemu does not have yet: its Endpoints line says <none>)
+    expect(await ok(['describe', 'svc', 'web'])).toMatch(/^TargetPort:\s+http\/TCP$/m);
+    expect(await ok(['get', 'endpoints', 'web'])).toMatch(/^web\s+\d+\.\d+\.\d+\.\d+:8080,\d+\.\d+\.\d+\.\d+:8080\s/m);
+    const yaml = await ok(['get', 'deploy', 'web', '-o', 'yaml']);
+    expect(yaml).toMatch(/^apiVersion: apps\/v1\nkind: Deployment\nmetadata:\n/);
+    expect(yaml).toMatch(/^  creationTimestamp: "\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"$/m);
+    expect(yaml).not.toContain('managedFields');
+  });
+
   test('kubectl - logs -f a pod, logs deploy/NAME', async () => {
     const follow = await streamUntil(['logs', '-f', pod], (out) => (out.match(/^tick \d+$/gm) ?? []).length >= 2, 30000);
     expect(follow.stdout).toMatch(/^tick \d+$/m);
     expect(await ok(['logs', 'deploy/web', '--tail=3'])).toMatch(/^tick \d+$/m);
+    expect(await ok(['logs', '-l', 'app=web', '--prefix', '--tail=1', '-c', 'web'])).toMatch(/^\[pod\/web-\S+\/web\] tick \d+$/m);
   });
 
   test('kubectl - exec: exit code and stdin', async () => {
@@ -268,6 +298,8 @@ describeIf('kubectl against a whole cluster', () => {
     expect(r.stderr).toContain('command terminated with exit code 3');
     expect(r.code).toBe(3);
     expect(await ok(['exec', '-i', pod, '--', 'cat'], { input: 'x\n' })).toBe('x\n');
+    expect(await ok(['exec', 'deploy/web', '--', 'echo', 'via the deployment'])).toBe('via the deployment\n');
+    expect(await ok(['wait', '--for=condition=Available', 'deploy/web', '--timeout=30s'], { timeoutMs: 40000 })).toContain('deployment.apps/web condition met');
   });
 
   test('kubectl - scale and get -w', async () => {
