@@ -1,3 +1,4 @@
+import { isReason } from './errors';
 import { ApiClient } from './apiclient';
 import { Event } from './generated/kubemu/core/v1/core';
 import { Logger } from './log';
@@ -34,6 +35,16 @@ export class EventRecorder {
    * Records an event about `obj`; resolves once it is written or given up (never rejects). An
    * empty `action` writes the legacy core/v1 form (no eventTime, source.host = instance).
    */
+  private lastNanos = 0n;
+
+  /** Unix nanoseconds in hex, strictly increasing within this recorder. */
+  private eventSuffix(atMs: number): string {
+    let nanos = BigInt(Math.floor(atMs)) * 1_000_000n;
+    if (nanos <= this.lastNanos) nanos = this.lastNanos + 1n;
+    this.lastNanos = nanos;
+    return nanos.toString(16);
+  }
+
   async record(obj: KubeObject, type: EventType, reason: string, action: string, message: string): Promise<void> {
     const meta = obj.metadata ?? {};
     const at = this.now();
@@ -48,7 +59,9 @@ export class EventRecorder {
       // With an action, the events.k8s.io form (eventTime and the reporting fields, as the
       // scheduler writes them); without one, the legacy form the kubelet writes (source.host).
       const event: Event = {
-        metadata: { generateName: `${meta.name}.`, namespace: meta.namespace || 'default' },
+        // Kubernetes names events <object>.<unix nanoseconds in hex>, so that a list (sorted by
+        // name) is in time order: kubectl describe relies on it for events within one second.
+        metadata: { name: `${meta.name}.${this.eventSuffix(at)}`, namespace: meta.namespace || 'default' },
         involvedObject: {
           kind: obj.kind,
           apiVersion: obj.apiVersion,
@@ -69,7 +82,11 @@ export class EventRecorder {
         eventTime: action ? formatMicroTime(at) : undefined,
         count: 1,
       };
-      const created = await this.client.create(EVENT, event);
+      const created = await this.client.create(EVENT, event).catch((err) => {
+        // Another recorder took the same nanosecond name: let the apiserver pick one.
+        if (!isReason(err, 'AlreadyExists')) throw err;
+        return this.client.create(EVENT, { ...event, metadata: { generateName: `${meta.name}.`, namespace: event.metadata!.namespace } });
+      });
       this.written.delete(key);
       this.written.set(key, { namespace: created.metadata?.namespace ?? '', name: created.metadata?.name ?? '', count: 1, at });
       // Bounded: the oldest entries go first (a Map iterates in insertion order).
