@@ -437,6 +437,12 @@ describeIf('kubectl against a whole cluster', () => {
     await waitFor('deploy web 4/4 after the drain', async () => /^web\s+4\/4\s/m.test(await ok(['get', 'deploy', 'web'])), 90000, { intervalMs: 500 });
   });
 
+  test('kubectl - auth can-i and whoami (no authorization: everything allowed, anonymous user)', async () => {
+    expect(await ok(['auth', 'can-i', 'create', 'deployments'])).toBe('yes\n');
+    expect(await ok(['auth', 'can-i', '--list'])).toMatch(/^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$/m);
+    expect(await ok(['auth', 'whoami'])).toMatch(/^Username\s+system:anonymous$/m);
+  });
+
   test('kubectl - explain pod.spec.containers', async () => {
     const out = await ok(['explain', 'pod.spec.containers']);
     expect(out).toMatch(/KIND:\s+Pod/);

@@ -381,6 +381,19 @@ describe('rest api', () => {
     expect(put.json.metadata.managedFields).toEqual([expect.objectContaining(entry)]);
   });
 
+  test('rest api - self reviews: access always allowed, rules grant everything, the anonymous user', async () => {
+    const spec = { resourceAttributes: { namespace: 'default', verb: 'create', group: 'apps', resource: 'deployments' } };
+    const access = await request('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', spec });
+    expect([access.status, access.json]).toEqual([201, { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: {}, spec, status: { allowed: true } }]);
+    const rules = await request('POST', '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews', { spec: { namespace: 'default' } });
+    expect(rules.json.status).toMatchObject({ resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }], incomplete: false });
+    const who = await request('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1' });
+    expect(who.json.status.userInfo).toEqual({ username: 'system:anonymous', groups: ['system:unauthenticated'] });
+    expect((await request('GET', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews')).status).toBe(405);
+    const discovery = await request('GET', '/apis/authorization.k8s.io/v1');
+    expect(discovery.json.resources).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'selfsubjectaccessreviews', kind: 'SelfSubjectAccessReview', verbs: ['create'] })]));
+  });
+
   (hasKubectl ? test : test.skip)('rest api - kubectl get, create, errors and get -w', async () => {
     const ns = await kubectl('get', 'ns');
     expect(ns.code).toBe(0);

@@ -30,7 +30,7 @@ export interface RestRouterOptions {
   serverAddress: () => string;
   /** Named readiness checks for /readyz and /healthz (e.g. etcd); /livez only checks the process. */
   readiness?: () => { name: string; ok: boolean }[];
-  /** Extension modules to load (default: ./pods and ./metrics, when present). */
+  /** Extension modules to load (default: ./pods, ./metrics and ./auth, when present). */
   extensionModules?: string[];
   watchTimeoutSeconds?: number;
   bookmarkIntervalMs?: number;
@@ -53,7 +53,7 @@ export class RestRouter implements RestExtensions {
   private readonly groups = new Map<string, ExtraGroup & { handler: GroupHandler }>();
 
   constructor(private readonly opts: RestRouterOptions) {
-    for (const mod of opts.extensionModules ?? ['./pods', './metrics']) this.loadExtension(mod);
+    for (const mod of opts.extensionModules ?? ['./pods', './metrics', './auth']) this.loadExtension(mod);
   }
 
   private loadExtension(path: string): void {
