@@ -359,6 +359,8 @@ describeIf('kubectl against a whole cluster', () => {
     expect(await ok(['get', 'secret', 's1', '-o', 'jsonpath={.data.p}', ...ns])).toBe(Buffer.from('q').toString('base64'));
     expect(await ok(['expose', 'deploy', 'hello', '--port=80', ...ns])).toContain('service/hello exposed');
     expect(await ok(['get', 'svc', 'hello', ...ns])).toMatch(/^hello\s+ClusterIP\s+\d+\.\d+\.\d+\.\d+\s+<none>\s+80\/TCP\s/m);
+    expect(await ok(['create', 'ingress', 'hello', '--rule=hello.example/=hello:80', ...ns])).toContain('ingress.networking.k8s.io/hello created');
+    expect(await ok(['get', 'ingress', 'hello', '-o', 'jsonpath={.spec.rules[0].host} {.spec.rules[0].http.paths[0].backend.service.name}', ...ns])).toBe('hello.example hello');
     expect(await ok(['run', 'once', '--image=busybox', '--restart=Never', ...ns, '--', 'sh', '-c', 'echo done'])).toContain('pod/once created');
     expect(await ok(['run', 'crash', '--image=busybox', ...ns, '--', 'sh', '-c', 'echo boom; exit 1'])).toContain('pod/crash created');
     expect(await ok(['run', 'nopull', '--image=registry.example/nothing:1', ...ns])).toContain('pod/nopull created');

@@ -56,6 +56,14 @@ describe('rest protobuf', () => {
     expect(eviction).toEqual({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: 'p1', namespace: 'default' }, deleteOptions: { gracePeriodSeconds: 0, propagationPolicy: 'Background' } });
   });
 
+  test('rest protobuf - fields Go embeds inline are flattened into their parent: an Ingress as kubectl create ingress sends it', () => {
+    // kubectl create ingress ing1 --rule=foo.com/bar=web:80
+    const path = msg(1, str(1, '/bar'), str(3, 'Exact'), msg(2, msg(4, str(1, 'web'), msg(2, int(2, 80)))));
+    const rule = msg(3, str(1, 'foo.com'), msg(2, msg(1, path)));
+    const ing = decodeKubernetesProtobuf(envelope('networking.k8s.io/v1', 'Ingress', Buffer.concat([msg(1, str(1, 'ing1')), msg(2, rule)])));
+    expect(ing.spec).toEqual({ rules: [{ host: 'foo.com', http: { paths: [{ path: '/bar', pathType: 'Exact', backend: { service: { name: 'web', port: { number: 80 } } } }] } }] });
+  });
+
   test('rest protobuf - bad bodies are BadRequest, unknown kinds UnsupportedMediaType; decodeBody dispatches on the media type', () => {
     const reasonOf = (f: () => unknown) => {
       try {

@@ -122,6 +122,19 @@ function special(type: string, fields: Record<string, unknown>): { value: unknow
   }
 }
 
+/**
+ * Message fields whose Go struct is embedded with `json:",inline"`: protobuf carries them as a
+ * nested message, JSON has their fields directly in the parent (a rule's `http`, a volume's
+ * `configMap`, a probe's `httpGet`).
+ */
+const INLINE = new Set([
+  'k8s.io.api.core.v1.EphemeralContainer.ephemeralContainerCommon',
+  'k8s.io.api.core.v1.PersistentVolumeSpec.persistentVolumeSource',
+  'k8s.io.api.core.v1.Probe.handler',
+  'k8s.io.api.core.v1.Volume.volumeSource',
+  'k8s.io.api.networking.v1.IngressRule.ingressRuleValue',
+]);
+
 /** Decodes one message of `type` into Kubernetes' JSON form. Unknown fields are skipped. */
 function decodeMessage(type: string, buf: Uint8Array, s: ProtoSchema, depth: number): unknown {
   if (depth > 64) throw new Error('message nested too deeply');
@@ -155,6 +168,10 @@ function decodeMessage(type: string, buf: Uint8Array, s: ProtoSchema, depth: num
         const m = (out[name] ??= {}) as Record<string, unknown>;
         const valueField = entry.fields.find((x) => x[0] === 2);
         m[String(e.key ?? '')] = e.value ?? (valueField?.[2] === 's' ? '' : valueField?.[2] === 'm' ? {} : e.value);
+        continue;
+      }
+      if (INLINE.has(`${type}.${name}`) && decoded && typeof decoded === 'object') {
+        Object.assign(out, decoded);
         continue;
       }
       values = [decoded];
