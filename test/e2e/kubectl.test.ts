@@ -502,6 +502,10 @@ spec:
     expect(strict.code).toBe(1);
     expect(strict.stderr).toContain('strict decoding error: unknown field "spec.foo"');
 
+    const big = manifest('big.yaml', `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  a: "${'x'.repeat(3 * 1024 * 1024 + 100)}"\n`);
+    const tooLarge = await kubectl(['create', '-f', big]);
+    expect([tooLarge.code, tooLarge.stderr.trim()]).toEqual([1, `Error from server (RequestEntityTooLarge): error when creating "${big}": Request entity too large: limit is 3145728`]);
+
     // replace with a stale resourceVersion
     const stale = manifest('stale.yaml', await ok(['get', 'cm', 'cfg', '-o', 'yaml']));
     await ok(['label', 'cm', 'cfg', 'changed=yes']);
