@@ -9,12 +9,13 @@ import { ApiClient } from '../services/lib/apiclient';
 import { buildTopology, settingsFromEnv } from '../services/lib/topology';
 import { NAMESPACE, Scenario, ScenarioContext, Timeline, pm2Pids, pollUntil } from './scenarios/lib';
 import { schedulerLeader } from './scenarios/scheduler-leader';
+import { kubeProxy } from './scenarios/kube-proxy';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { repoRoot } from '../services/lib/config';
 import { pm2HomeOf } from './scenarios/lib';
 
-const SCENARIOS: Scenario[] = [schedulerLeader];
+const SCENARIOS: Scenario[] = [schedulerLeader, kubeProxy];
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
