@@ -10,12 +10,13 @@ import { buildTopology, settingsFromEnv } from '../services/lib/topology';
 import { NAMESPACE, Scenario, ScenarioContext, Timeline, pm2Pids, pollUntil } from './scenarios/lib';
 import { schedulerLeader } from './scenarios/scheduler-leader';
 import { kubeProxy } from './scenarios/kube-proxy';
+import { kubelet } from './scenarios/kubelet';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { repoRoot } from '../services/lib/config';
 import { pm2HomeOf } from './scenarios/lib';
 
-const SCENARIOS: Scenario[] = [schedulerLeader, kubeProxy];
+const SCENARIOS: Scenario[] = [schedulerLeader, kubeProxy, kubelet];
 
 const out = (line: string) => process.stdout.write(line + '\n');
 

@@ -2,7 +2,8 @@
 # Idempotent bootstrap for `npm start` and `npm test`, one line per step:
 #   1. etcd and nats-server: found on PATH, in the Debian package locations, or via ETCD_BIN /
 #      NATS_SERVER_BIN; else installed with apt-get (Debian packages etcd-server, nats-server)
-#      when we are root or have passwordless sudo; else a clear error.
+#      when we are root or have passwordless sudo; else a clear error. etcdctl (etcd-client) too,
+#      for npm run etcd:snapshot / etcd:restore, but only a note when it cannot be installed.
 #   2. npm dependencies: installed when node_modules is missing or older than package-lock.json.
 #   3. generated code: scripts/generate.sh (TypeScript from proto/).
 #   4. build: tsc into dist/ (incremental: fast when nothing changed).
@@ -39,6 +40,7 @@ find_tool() { # <name> <env var> <dirs...>: prints the path, or nothing
 }
 find_etcd() { find_tool etcd ETCD_BIN /usr/bin /usr/local/bin /usr/sbin; }
 find_nats() { find_tool nats-server NATS_SERVER_BIN /usr/sbin /usr/bin /usr/local/bin; }
+find_etcdctl() { find_tool etcdctl ETCDCTL_BIN /usr/bin /usr/local/bin /usr/sbin; }
 
 apt_install() { # <packages...>, as root or with passwordless sudo
   local sudo_cmd=()
@@ -91,6 +93,11 @@ ensure_infrastructure() {
   etcd_version="$("$etcd_bin" --version 2>/dev/null | sed -n 's/^etcd Version: //p')"
   nats_version="$("$nats_bin" --version 2>/dev/null | sed -n 's/^nats-server: v\{0,1\}//p')"
   step "etcd ${etcd_version:-?} at $etcd_bin, nats-server ${nats_version:-?} at $nats_bin"
+  # etcdctl (Debian package etcd-client) is needed only by npm run etcd:snapshot / etcd:restore:
+  # installed when we can, a note otherwise.
+  if [[ -z "$(find_etcdctl)" ]] && ! apt_install etcd-client; then
+    step "note: etcdctl not found (sudo apt-get install etcd-client, or set ETCDCTL_BIN) - needed only for etcd:snapshot and etcd:restore"
+  fi
 }
 
 install_npm_dependencies() {
