@@ -95,7 +95,8 @@ ensure_infrastructure() {
   step "etcd ${etcd_version:-?} at $etcd_bin, nats-server ${nats_version:-?} at $nats_bin"
   # etcdctl (Debian package etcd-client) is needed only by npm run etcd:snapshot / etcd:restore:
   # installed when we can, a note otherwise.
-  if [[ -z "$(find_etcdctl)" ]] && ! apt_install etcd-client; then
+  # (In a subshell: apt_install fails fatally, and this one must not stop npm start.)
+  if [[ -z "$(find_etcdctl)" ]] && ! (apt_install etcd-client); then
     step "note: etcdctl not found (sudo apt-get install etcd-client, or set ETCDCTL_BIN) - needed only for etcd:snapshot and etcd:restore"
   fi
 }
