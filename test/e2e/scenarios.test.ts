@@ -51,3 +51,11 @@ test('scenarios - kube-proxy: another kube-proxy takes the ClusterIP over, Servi
   expect(r.output).toContain('longest gap between answers');
   expect(r.output).toContain('PASS: kube-proxy');
 }, 130000);
+
+test('scenarios - kubelet: containers keep serving, the node goes NotReady, the pod is evicted and replaced, the node is Ready again', async () => {
+  const r = await scenario('kubelet', 120000);
+  await cluster.status();
+  if (r.code !== 0) throw new Error(r.output);
+  expect(r.output).toContain('NotReady');
+  expect(r.output).toContain('PASS: kubelet');
+}, 130000);
