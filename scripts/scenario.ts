@@ -11,12 +11,13 @@ import { NAMESPACE, Scenario, ScenarioContext, Timeline, pm2Pids, pollUntil } fr
 import { schedulerLeader } from './scenarios/scheduler-leader';
 import { kubeProxy } from './scenarios/kube-proxy';
 import { kubelet } from './scenarios/kubelet';
+import { containerRuntime } from './scenarios/container-runtime';
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { repoRoot } from '../services/lib/config';
 import { pm2HomeOf } from './scenarios/lib';
 
-const SCENARIOS: Scenario[] = [schedulerLeader, kubeProxy, kubelet];
+const SCENARIOS: Scenario[] = [schedulerLeader, kubeProxy, kubelet, containerRuntime];
 
 const out = (line: string) => process.stdout.write(line + '\n');
 

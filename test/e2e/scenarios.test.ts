@@ -59,3 +59,10 @@ test('scenarios - kubelet: containers keep serving, the node goes NotReady, the 
   expect(r.output).toContain('NotReady');
   expect(r.output).toContain('PASS: kubelet');
 }, 130000);
+
+test('scenarios - container-runtime: the containers die with their runtime and are restarted with restartCount +1', async () => {
+  const r = await scenario('container-runtime', 90000);
+  await cluster.status();
+  if (r.code !== 0) throw new Error(r.output);
+  expect(r.output).toContain('PASS: container-runtime');
+}, 100000);
