@@ -10,6 +10,7 @@ import { Topology, buildTopology, settingsFromEnv } from '../services/lib/topolo
 import { ChaosError, ChaosArgs, ChaosDeps, parseChaosArgs, runChaos } from './lib/chaos';
 import { Pm2App, Pm2Client } from './lib/pm2';
 import { etcdLeader } from './lib/probe';
+import { runCli } from './lib/cli';
 
 /** The pm2 app of one process as deploy/ecosystem.config.js declares it. */
 function ecosystemApp(topology: Topology, name: string): Pm2App {
@@ -79,14 +80,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ChaosError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`kubemu chaos: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCli('kubemu chaos', main, (err): err is ChaosError => err instanceof ChaosError);

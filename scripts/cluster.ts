@@ -3,6 +3,7 @@
  * Settings: KUBEMU_STATE_DIR, KUBEMU_PORT_BASE, KUBEMU_PROFILE, KUBEMU_START_TIMEOUT_SECONDS.
  */
 import { CommandError, clusterStatus, resetCluster, showLogs, startCluster, stopCluster } from './lib/cluster-commands';
+import { runCli } from './lib/cli';
 
 const USAGE = 'usage: node dist/scripts/cluster.js start | stop | status [--json] | reset | logs <component> [lines]';
 
@@ -32,14 +33,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof CommandError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`kubemu: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCli('kubemu', main, (err): err is CommandError => err instanceof CommandError);

@@ -5,6 +5,7 @@
  */
 import { CommandError } from './lib/cluster-commands';
 import { restoreCommand, snapshotCommand } from './lib/etcd-backup';
+import { runCli } from './lib/cli';
 
 const USAGE = 'usage: node dist/scripts/etcd-backup.js snapshot [file] | restore <file>';
 
@@ -26,14 +27,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof CommandError) {
-      process.stderr.write(err.message + '\n');
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`kubemu: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+runCli('kubemu', main, (err): err is CommandError => err instanceof CommandError);

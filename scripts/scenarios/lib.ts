@@ -9,6 +9,7 @@ import { ApiClient } from '../../services/lib/apiclient';
 import { resourceForCase } from '../../services/lib/resources';
 import { Topology } from '../../services/lib/topology';
 import { Pm2Client } from '../lib/pm2';
+import { waitFor as harnessWaitFor } from '../../test/harness/wait';
 
 export const NAMESPACE = resourceForCase('namespace');
 export const POD = resourceForCase('pod');
@@ -101,23 +102,9 @@ export function signalPid(pid: number, signal: NodeJS.Signals): void {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * Calls `get` every `intervalMs` until it returns something other than undefined or false, and
- * resolves with it; a throw counts as "not yet". Rejects after `timeoutMs` naming `what`.
- */
-export async function waitFor<T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await get();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${(last as Error).message ?? last})` : ''}`);
-    await sleep(intervalMs);
-  }
+/** Polls until `get` returns a value (the harness's waitFor, with the interval as a plain argument). */
+export function waitFor<T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs: number, intervalMs = 100): Promise<T> {
+  return harnessWaitFor(what, get, timeoutMs, { intervalMs });
 }
 
 /** Like waitFor, but undefined instead of a throw on timeout. */

@@ -14,17 +14,10 @@
  */
 import * as net from 'net';
 import { Backend, hostOf, matchRoute, RoutingTable, Upstream } from './routes';
+import type { ProxyStats } from './proxy';
 
-/** Counters shared with the node-http path (see ProxyStats in proxy.ts). */
-export interface FastStats {
-  requests: number;
-  notFound: number;
-  redirects: number;
-  unavailable: number;
-  badGateway: number;
-  gatewayTimeout: number;
-  retries: number;
-}
+/** Counters shared with the node-http path (all of ProxyStats but upgrades, which it hands over). */
+export type FastStats = Omit<ProxyStats, 'upgrades'>;
 
 /** What the fast path needs from the proxy that owns it. */
 export interface FastContext {
