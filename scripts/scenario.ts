@@ -7,25 +7,34 @@
  */
 import { ApiClient } from '../services/lib/apiclient';
 import { buildTopology, settingsFromEnv } from '../services/lib/topology';
-import { NAMESPACE, Scenario, ScenarioContext, Timeline, pm2Pids, pollUntil } from './scenarios/lib';
-import { schedulerLeader } from './scenarios/scheduler-leader';
-import { kubeProxy } from './scenarios/kube-proxy';
-import { kubelet } from './scenarios/kubelet';
-import { containerRuntime } from './scenarios/container-runtime';
-import { spawnSync } from 'child_process';
+import { NAMESPACE, Scenario, ScenarioContext, Timeline, isScenario, pm2Pids, pollUntil, runPm2 } from './scenarios/lib';
+import * as fs from 'fs';
 import * as path from 'path';
-import { repoRoot } from '../services/lib/config';
-import { pm2HomeOf } from './scenarios/lib';
 
-const SCENARIOS: Scenario[] = [schedulerLeader, kubeProxy, kubelet, containerRuntime];
+/**
+ * Every scenario exported by a module of scripts/scenarios/ (one file per scenario or group),
+ * in the issue's order: adding a scenario is adding a file.
+ */
+function loadScenarios(): Scenario[] {
+  const dir = path.join(__dirname, 'scenarios');
+  const found: Scenario[] = [];
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.js') && f !== 'lib.js').sort()) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(dir, file)) as Record<string, unknown>;
+    found.push(...Object.values(mod).filter(isScenario));
+  }
+  return found.sort((a, b) => a.number - b.number || a.name.localeCompare(b.name));
+}
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
 async function main(): Promise<number> {
   const name = process.argv[2];
+  const SCENARIOS = loadScenarios();
   const scenario = SCENARIOS.find((s) => s.name === name);
   if (!scenario) {
-    out(`usage: npm run scenario -- <name>\nscenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    out('usage: npm run scenario -- <name>\nscenarios:');
+    for (const s of SCENARIOS) out(`  ${String(s.number).padStart(2)}. ${s.name}`);
     return 2;
   }
   const topology = buildTopology(settingsFromEnv(process.env));
@@ -45,12 +54,7 @@ async function main(): Promise<number> {
     timeline,
     log: (line) => out(`  ${line}`),
     pids: () => pm2Pids(topology),
-    pm2: async (action, proc) => {
-      // The pm2 CLI of this checkout with the cluster's PM2_HOME, as a person would run it.
-      const cli = path.join(repoRoot(), 'node_modules', 'pm2', 'bin', 'pm2');
-      const r = spawnSync(process.execPath, [cli, action, proc], { env: { ...process.env, PM2_HOME: pm2HomeOf(topology) }, encoding: 'utf8', timeout: 60000 });
-      if (r.status !== 0) throw new Error(`pm2 ${action} ${proc} failed: ${r.stderr || r.stdout}`);
-    },
+    pm2: (action, proc) => runPm2(topology, action, proc),
   };
   out(`scenario ${scenario.name} on ${topology.settings.stateDir} (profile ${topology.settings.profile})`);
   out('What Kubernetes promises:');

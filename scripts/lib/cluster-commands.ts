@@ -13,7 +13,8 @@ import {
   settingsFromEnv,
   SETTINGS_FILE,
 } from '../../services/lib/topology';
-import { ProbeResult, etcdLeader, probe, waitUntilHealthy } from './probe';
+import { ProbeResult, etcdLeader, frozenStreamCopies, probe, waitUntilHealthy } from './probe';
+import { WATCH_STREAM } from '../../services/lib/watchbus';
 import { Pm2App, Pm2Client, Pm2Process, daemonPid } from './pm2';
 import { takenPorts } from './ports';
 import { Orphan, findOrphans, stopOrphans } from './orphans';
@@ -136,9 +137,20 @@ function statusRows(rows: Row[]): string {
 async function collectRows(topology: Topology, client: Pm2Client | undefined, orphans: Orphan[] = []): Promise<Row[]> {
   const procs = client ? new Map((await client.list()).map((p) => [p.name, p])) : new Map<string, Pm2Process>();
   for (const o of orphans) procs.set(o.name, { name: o.name, pid: o.pid, status: 'orphaned', restarts: 0 });
-  return Promise.all(
+  const rows: Row[] = await Promise.all(
     topology.processes.map(async (spec) => ({ spec, proc: procs.get(spec.name), health: await probe(spec.health) })),
   );
+  // A NATS server can be healthy by its own account while its copy of the watch stream no longer
+  // follows: watches route around it, but it should be seen (and it must not become the leader).
+  const natsServers = rows.flatMap((r) => (r.spec.health.kind === 'nats' && r.health?.healthy ? [{ name: r.spec.name, monitorUrl: r.spec.health.monitorUrl }] : []));
+  if (natsServers.length > 1) {
+    const frozen = await frozenStreamCopies(natsServers, WATCH_STREAM);
+    for (const r of rows) {
+      const why = frozen.get(r.spec.name);
+      if (why) r.health = { healthy: false, detail: why };
+    }
+  }
+  return rows;
 }
 
 function nextSteps(ctx: CommandContext, topology: Topology, rows: Row[]): void {

@@ -54,6 +54,50 @@ export async function etcdLeader(members: Array<{ name: string; address: string 
   return answers.find((a) => a !== undefined && a.id === leaderId)?.name;
 }
 
+/** How far behind the newest copy a copy that did not move must be to count as frozen. */
+const FROZEN_MIN_LAG = 50;
+
+/** Each server's copy of `stream`: its last sequence as that server's /jsz reports it (absent when it does not answer). */
+async function streamLastSeqs(servers: Array<{ name: string; monitorUrl: string }>, stream: string, timeoutMs: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await Promise.all(
+    servers.map(async (s) => {
+      try {
+        const res = await httpGet(`${s.monitorUrl}/jsz?streams=true`, timeoutMs);
+        const jsz = JSON.parse(res.body) as { account_details?: Array<{ stream_detail?: Array<{ name?: string; state?: { last_seq?: number } }> }> };
+        const detail = jsz.account_details?.flatMap((a) => a.stream_detail ?? []).find((d) => d.name === stream);
+        if (detail?.state?.last_seq !== undefined) out.set(s.name, detail.state.last_seq);
+      } catch {
+        // not answering: its own health probe says so
+      }
+    }),
+  );
+  return out;
+}
+
+/**
+ * Servers whose copy of `stream` is frozen: at least FROZEN_MIN_LAG behind the newest copy and
+ * not moving over `intervalMs` while that one moved (nats-server 2.9 can leave a copy so after the whole cluster
+ * crashed, while reporting it current; docs/failure-handling.md, known limits). Name → a phrase
+ * for the status table. Asks a second time only when a copy is that far behind; never throws.
+ */
+export async function frozenStreamCopies(servers: Array<{ name: string; monitorUrl: string }>, stream: string, intervalMs = 1000, timeoutMs = 1000): Promise<Map<string, string>> {
+  const frozen = new Map<string, string>();
+  const first = await streamLastSeqs(servers, stream, timeoutMs);
+  const maxOf = (m: Map<string, number>) => Math.max(0, ...m.values());
+  if (first.size < 2 || [...first.values()].every((v) => maxOf(first) - v < FROZEN_MIN_LAG)) return frozen;
+  await new Promise((r) => setTimeout(r, intervalMs));
+  const second = await streamLastSeqs(servers, stream, timeoutMs);
+  const head = maxOf(second);
+  for (const [name, seq] of first) {
+    // A follower trails by a few messages at most, and moves within the interval when the leader did.
+    if (second.get(name) === seq && head > maxOf(first) && head - seq >= FROZEN_MIN_LAG) {
+      frozen.set(name, `its copy of ${stream} is frozen at ${seq} while the newest is at ${head}`);
+    }
+  }
+  return frozen;
+}
+
 function describe(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ECONNREFUSED') return 'connection refused';

@@ -14,6 +14,7 @@ const restartsOf = (p: Pod | undefined) => (p?.status?.containerStatuses ?? []).
 
 export const containerRuntime: Scenario = {
   name: 'container-runtime',
+  number: 6,
   promises: [
     'A container runtime that dies takes its containers with it; the kubelet keeps the pods, and once the runtime',
     'is back it restarts their containers (restartPolicy Always): same pods, restartCount +1, serving again.',

@@ -52,6 +52,7 @@ async function holderOf(ctx: ScenarioContext, address: string, skip?: string): P
 
 export const kubeProxy: Scenario = {
   name: 'kube-proxy',
+  number: 7,
   promises: [
     'Every node runs a kube-proxy that serves the cluster\'s Service addresses; in kubemu one of them holds each',
     'ClusterIP and the others stand by. When the holder dies, a standby binds the address and Service traffic',

@@ -14,6 +14,7 @@ const NAME = 'web';
 
 export const kubelet: Scenario = {
   name: 'kubelet',
+  number: 5,
   promises: [
     'A kubelet that dies takes none of its containers with it: they keep running and serving.',
     'The node stops renewing its Lease; after nodeMonitorGracePeriod the node is NotReady (Ready=Unknown) and tainted',

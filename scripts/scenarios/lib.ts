@@ -4,6 +4,7 @@
  * timeline whose times are relative to the fault.
  */
 import * as http from 'http';
+import { spawn } from 'child_process';
 import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
 import { resourceForCase } from '../../services/lib/resources';
@@ -17,6 +18,8 @@ export const POD = resourceForCase('pod');
 /** One guided scenario: what Kubernetes promises, and a run that returns the problems found. */
 export interface Scenario {
   name: string;
+  /** Its number in issue 7's list (the order `npm run scenario` lists them in). */
+  number: number;
   /** One line each: what Kubernetes promises under this fault. */
   promises: string[];
   /** Sets up, injects the fault, records the timeline; returns what went wrong (empty: PASS). Throws on a set-up failure. */
@@ -83,6 +86,28 @@ export function pm2HomeOf(topology: Topology): string {
   return path.join(topology.settings.stateDir, 'pm2');
 }
 
+/**
+ * `pm2 stop|start <name>` with this checkout's pm2 CLI and the cluster's PM2_HOME, as a person
+ * would run it, without blocking the event loop (a scenario's probes and writers go on meanwhile).
+ * Throws when pm2 fails or takes over a minute.
+ */
+export function runPm2(topology: Topology, action: 'stop' | 'start', name: string): Promise<void> {
+  const cli = path.join(topology.repoRoot, 'node_modules', 'pm2', 'bin', 'pm2');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, action, name], { env: { ...process.env, PM2_HOME: pm2HomeOf(topology) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`pm2 ${action} ${name} failed (exit ${code}): ${output.slice(-500)}`));
+    });
+  });
+}
+
 /** The pm2 pid of every process of the cluster. Throws when the pm2 daemon does not run. */
 export async function pm2Pids(topology: Topology): Promise<Map<string, number>> {
   const pm2 = new Pm2Client(pm2HomeOf(topology));
@@ -92,6 +117,12 @@ export async function pm2Pids(topology: Topology): Promise<Map<string, number>> 
   } finally {
     await pm2.disconnect();
   }
+}
+
+/** Is `value` a Scenario (how scripts/scenario.ts finds them among a module's exports)? */
+export function isScenario(value: unknown): value is Scenario {
+  const v = value as Partial<Scenario> | undefined;
+  return typeof v === 'object' && v !== null && typeof v.name === 'string' && typeof v.number === 'number' && Array.isArray(v.promises) && typeof v.run === 'function';
 }
 
 /** Sends `signal` to `pid`; throws when the process does not exist. */

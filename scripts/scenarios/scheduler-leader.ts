@@ -10,6 +10,7 @@ const PODS = 5;
 
 export const schedulerLeader: Scenario = {
   name: 'scheduler-leader',
+  number: 3,
   promises: [
     'Two kube-schedulers run; one holds the Lease kube-system/kube-scheduler and schedules, the other stands by.',
     'When the leader dies, its lease is not renewed; after the lease duration the standby acquires it',

@@ -378,7 +378,6 @@ export class Registry {
     });
   }
 
-  /** The pods/binding subresource: sets spec.nodeName once, with the PodScheduled condition. */
   /**
    * The scale subresource (autoscaling/v1 Scale) of a deployment, replicaset or statefulset:
    * spec.replicas, status.replicas and the pod selector in its string form. Throws NotFound for
@@ -427,6 +426,7 @@ export class Registry {
     if (!SCALABLE.has(info.resource)) throw new ApiError('NotFound', 404, `the server could not find the requested resource (${info.resource}/scale)`);
   }
 
+  /** The pods/binding subresource: sets spec.nodeName once, with the PodScheduled condition. */
   async bind(namespace: string, name: string, binding: Binding): Promise<Status> {
     return this.guard(async () => {
       this.requireName(name);

@@ -13,6 +13,38 @@ import { Logger } from '../lib/log';
 import { Controller, ControllerContext, ControllerDescriptor, SharedInformers } from './context';
 import { CONTROLLERS } from './controllers';
 
+/** The ApiClient calls that write: a deposed leader must make none of them. */
+const WRITES = new Set(['create', 'update', 'updateStatus', 'patch', 'delete', 'updateScale', 'bind', 'createLease', 'updateLease']);
+
+/** A write refused because this replica no longer leads (its renew deadline passed). */
+export class NotLeaderError extends Error {
+  constructor(call: string) {
+    super(`not the leader any more: ${call} refused (the lease renewal is overdue)`);
+    this.name = 'NotLeaderError';
+  }
+}
+
+/**
+ * The client the controllers act through: every write first asks `stillLeading` (the elector's
+ * checkLeading, judged by this process's clock) and rejects with NotLeaderError when this replica
+ * no longer leads; reads pass through. A controller-manager frozen past its lease and woken runs
+ * its queued reconciles before its renewal timer; without this they would write from stale
+ * caches while the standby already leads. Safe for concurrent use as the client itself.
+ */
+export function leaderFencedClient(client: ApiClient, stillLeading: () => boolean): ApiClient {
+  return new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      if (typeof prop === 'string' && WRITES.has(prop)) {
+        return (...args: unknown[]) => (stillLeading() ? fn.apply(target, args) : Promise.reject(new NotLeaderError(prop)));
+      }
+      return fn.bind(target);
+    },
+  });
+}
+
 export const LEASE_NAMESPACE = 'kube-system';
 export const LEASE_NAME = 'kube-controller-manager';
 
@@ -60,6 +92,7 @@ export class ControllerManager {
       renewDeadlineSeconds: t.leaderRenewDeadlineSeconds,
       retryPeriodSeconds: t.leaderRetryPeriodSeconds,
       log: this.opts.log,
+      now: this.opts.now,
       onStartedLeading: () => {
         this.starting = this.startControllers();
         return this.starting;
@@ -80,8 +113,11 @@ export class ControllerManager {
   }
 
   private async startControllers(): Promise<void> {
-    const { client, nats, log } = this.opts;
-    const informers = new SharedInformers(client, nats, log);
+    const { nats, log } = this.opts;
+    const elector = this.elector;
+    // Informers list and watch through the plain client; the controllers write through the fence.
+    const informers = new SharedInformers(this.opts.client, nats, log);
+    const client = elector ? leaderFencedClient(this.opts.client, () => elector.checkLeading()) : this.opts.client;
     this.informers = informers;
     const recorders = new Map<string, EventRecorder>();
     const ctx: ControllerContext = {

@@ -10,7 +10,8 @@ import { Scheduler } from './scheduler';
 
 /**
  * kube-scheduler: reads its config from the environment (see services/lib/config.ts), schedules
- * while it holds the kube-system/kube-scheduler Lease, and serves grpc.health.v1 on
+ * while it holds the kube-system/kube-scheduler Lease, exits when it loses it (pm2 starts it
+ * again as a candidate), and serves grpc.health.v1 on
  * KUBEMU_SCHEDULER_HEALTH_LISTEN (default 127.0.0.1:0), SERVING once its informers synced.
  */
 async function main(): Promise<void> {
@@ -30,7 +31,18 @@ async function main(): Promise<void> {
   // As kube-scheduler's <hostname>_<uuid>: a replica restarted by pm2 is a new candidate and must
   // wait for its dead predecessor's lease to expire like everyone else, never inheriting it.
   const identity = `${config.componentId}_${randomUUID()}`;
-  const scheduler = new Scheduler({ client, nats, identity, timings: config.profile.timings, log });
+  const scheduler = new Scheduler({
+    client,
+    nats,
+    identity,
+    timings: config.profile.timings,
+    log,
+    // As kube-scheduler ("leaderelection lost"): exit, and pm2 starts a fresh candidate.
+    onLostLeadership: () => {
+      log.error('leader election lost; exiting so that a fresh candidate takes this replica\'s place');
+      process.exit(1);
+    },
+  });
   await scheduler.start();
   health.set('', ServingStatus.SERVING);
   log.info('informers synced; scheduling while leading', { profile: config.profile.name });

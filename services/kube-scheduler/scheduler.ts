@@ -50,6 +50,14 @@ export interface SchedulerOptions {
   percentageOfNodesToScore?: number;
   /** How often a 'scheduling stats' line is logged while there is activity (default 10 s; 0 = never). */
   metricsIntervalMs?: number;
+  /**
+   * Called once each time leadership is lost while running (not on stop()). kube-scheduler's main
+   * exits there, as the real one does, so that a deposed leader's queue and assumed pods go away
+   * with it and pm2 brings it back as a plain candidate.
+   */
+  onLostLeadership?: () => void;
+  /** The clock leader election judges its lease by (tests). */
+  now?: () => number;
 }
 
 /** Whether the pod is this scheduler's to place: unbound, default scheduler, not being deleted, not finished. */
@@ -160,11 +168,15 @@ export class Scheduler {
       renewDeadlineSeconds: t.leaderRenewDeadlineSeconds,
       retryPeriodSeconds: t.leaderRetryPeriodSeconds,
       log: this.log,
+      now: this.opts.now,
       onStartedLeading: (signal) => {
         this.leadSignal = signal;
         for (const w of this.leadWaiters.splice(0)) w();
       },
-      onStoppedLeading: () => this.log.info('stopped leading; scheduling paused'),
+      onStoppedLeading: () => {
+        this.log.info('stopped leading; scheduling paused');
+        if (!this.stopped) this.opts.onLostLeadership?.();
+      },
     });
     this.elector.run();
   }
@@ -221,6 +233,11 @@ export class Scheduler {
     }
   }
 
+  /** Whether this replica may act as leader now (steps down when its renew deadline passed). */
+  private stillLeading(): boolean {
+    return this.elector?.checkLeading() ?? false;
+  }
+
   /** Resolves with the current leadership's signal, or undefined once stopped. */
   private async leadership(): Promise<AbortSignal | undefined> {
     while (!this.stopped) {
@@ -241,7 +258,7 @@ export class Scheduler {
       if (this.stopped) return;
       const info = await this.queue.pop();
       if (!info) return;
-      if (signal.aborted || this.stopped) {
+      if (signal.aborted || this.stopped || !this.stillLeading()) {
         // Popped just as leadership ended: hand it back; the next leader's loop takes it.
         this.queue.addBackoff(info);
         continue;
@@ -302,7 +319,9 @@ export class Scheduler {
     const ns = pod.metadata?.namespace ?? '';
     const name = pod.metadata?.name ?? '';
     try {
-      if (signal.aborted) throw new Error('leadership lost before binding');
+      // Checked against the clock right before the call: a replica woken from a freeze runs its
+      // queued work before its renewal timer and must not bind on a lease a standby took meanwhile.
+      if (signal.aborted || !this.stillLeading()) throw new Error('leadership lost before binding');
       const t0 = performance.now();
       await this.opts.client.bind(ns, name, node, pod.metadata?.uid);
       this.metrics.observe('binding', performance.now() - t0);

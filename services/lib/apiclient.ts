@@ -13,7 +13,21 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** How long a call keeps retrying while no apiserver answers (UNAVAILABLE), in ms. */
   retryForMs?: number;
+  /**
+   * Called each time a call found no apiserver (UNAVAILABLE) and is about to be retried, with the
+   * error and the retry's number (1, 2, ...): for observers (scenarios, metrics). Must not throw.
+   */
+  onRetry?: (err: ApiError, retry: number) => void;
 }
+
+/**
+ * Lease calls (leader election) give up fast: the elector retries every retry period on its own
+ * and must notice within its renew deadline (demo 3 s, k8s 10 s) that it cannot renew, as
+ * client-go bounds each renewal by it. Retrying them for retryForMs (15 s) kept a leader cut off
+ * from every apiserver believing it led past its lease, and its controllers acting on a stale
+ * view (a node marked Unknown by a write held back until the apiservers returned).
+ */
+const LEASE_CALL = { retryForMs: 1000, timeoutMs: 2000 };
 
 export interface ListResult<T> {
   items: T[];
@@ -31,6 +45,8 @@ export class ApiClient implements LeaseClient {
   private readonly client: ApiServerServiceClient;
   private readonly timeoutMs: number;
   private readonly retryForMs: number;
+  private readonly onRetry?: (err: ApiError, retry: number) => void;
+  private readonly leaseBounds: { retryForMs: number; timeoutMs: number };
 
   constructor(addresses: string[], opts: ClientOptions = {}) {
     if (addresses.length === 0) throw new Error('kubemu: ApiClient needs at least one apiserver address');
@@ -50,6 +66,8 @@ export class ApiClient implements LeaseClient {
     });
     this.timeoutMs = opts.timeoutMs ?? 10000;
     this.retryForMs = opts.retryForMs ?? 15000;
+    this.onRetry = opts.onRetry;
+    this.leaseBounds = { retryForMs: Math.min(this.retryForMs, LEASE_CALL.retryForMs), timeoutMs: Math.min(this.timeoutMs, LEASE_CALL.timeoutMs) };
   }
 
   close(): void {
@@ -151,15 +169,28 @@ export class ApiClient implements LeaseClient {
     return res.status ?? {};
   }
 
-  // LeaseClient, for leader election.
-  getLease(namespace: string, name: string): Promise<Lease | undefined> {
-    return this.tryGet(resourceForCase('lease'), namespace, name);
+  // LeaseClient, for leader election: each call gives up within about LEASE_CALL's retry + deadline (3 s).
+  async getLease(namespace: string, name: string): Promise<Lease | undefined> {
+    const info = resourceForCase('lease');
+    try {
+      const res = await this.call<ApiObject>((md, o, cb) => this.client.get({ resource: info.resource, namespace, name }, md, o, cb), this.leaseBounds);
+      return this.value(info, res);
+    } catch (err) {
+      if (isReason(err, 'NotFound')) return undefined;
+      throw err;
+    }
   }
-  createLease(lease: Lease): Promise<Lease> {
-    return this.create(resourceForCase('lease'), lease);
+  async createLease(lease: Lease): Promise<Lease> {
+    const info = resourceForCase('lease');
+    const namespace = lease.metadata?.namespace ?? '';
+    const res = await this.call<ApiObject>((md, o, cb) => this.client.create({ resource: info.resource, namespace, object: wrap(info.objectCase, lease) }, md, o, cb), this.leaseBounds);
+    return this.value(info, res);
   }
-  updateLease(lease: Lease): Promise<Lease> {
-    return this.update(resourceForCase('lease'), lease);
+  async updateLease(lease: Lease): Promise<Lease> {
+    const info = resourceForCase('lease');
+    const namespace = lease.metadata?.namespace ?? '';
+    const res = await this.call<ApiObject>((md, o, cb) => this.client.update({ resource: info.resource, namespace, object: wrap(info.objectCase, lease) }, md, o, cb), this.leaseBounds);
+    return this.value(info, res);
   }
 
   private value<C extends ObjectCase>(info: ResourceInfo<C>, obj: ApiObject): KindMap[C] {
@@ -168,20 +199,24 @@ export class ApiClient implements LeaseClient {
     return u.value as KindMap[C];
   }
 
-  /** One unary call with a deadline, retried while no apiserver is reachable. */
-  private async call<T>(invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: T) => void) => void): Promise<T> {
-    const giveUpAt = Date.now() + this.retryForMs;
+  /** One unary call with a deadline, retried while no apiserver is reachable (the client's bounds unless `bounds` says otherwise). */
+  private async call<T>(
+    invoke: (md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: T) => void) => void,
+    bounds: { retryForMs: number; timeoutMs: number } = { retryForMs: this.retryForMs, timeoutMs: this.timeoutMs },
+  ): Promise<T> {
+    const giveUpAt = Date.now() + bounds.retryForMs;
     let delay = 50;
-    for (;;) {
+    for (let retry = 1; ; retry++) {
       try {
         return await new Promise<T>((resolve, reject) =>
-          invoke(new grpc.Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) => (err ? reject(err) : resolve(res))),
+          invoke(new grpc.Metadata(), { deadline: Date.now() + bounds.timeoutMs }, (err, res) => (err ? reject(err) : resolve(res))),
         );
       } catch (err) {
         const se = err as grpc.ServiceError;
         const apiErr: ApiError = fromGrpcError(se);
         const transient = se.code === grpc.status.UNAVAILABLE && !se.metadata?.get('kubemu-status-bin')?.length;
         if (!transient || Date.now() + delay > giveUpAt) throw apiErr;
+        this.onRetry?.(apiErr, retry);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 1000);
       }

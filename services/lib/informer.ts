@@ -1,11 +1,11 @@
-import { DeliverPolicy, JetStreamManager, NatsConnection } from 'nats';
+import { JetStreamManager, NatsConnection } from 'nats';
 import { WatchEvent } from './generated/kubemu/apiserver/v1/apiserver';
 import { ApiClient } from './apiclient';
 import { fieldValue, parseFieldSelector, FieldSelector } from './fields';
 import { LabelSelector, parseLabelSelector } from './labels';
 import { Logger } from './log';
 import { KindMap, ObjectCase, objectKey, ResourceInfo, unwrap } from './resources';
-import { sequenceAfterRevision, WATCH_STREAM, watchFilter, WatchExpiredError } from './watchbus';
+import { sequenceAfterRevision, StreamWatch, WATCH_API_TIMEOUT_MS, watchFilter, WatchExpiredError } from './watchbus';
 
 export interface InformerHandlers<T> {
   onAdd?(obj: T): void;
@@ -105,7 +105,7 @@ export class Informer<C extends ObjectCase> {
   /** Starts listing and following; resolves when the first list is in the cache. */
   async start(): Promise<void> {
     if (!this.loop) {
-      this.jsm = await this.opts.nats.jetstreamManager();
+      this.jsm = await this.opts.nats.jetstreamManager({ timeout: WATCH_API_TIMEOUT_MS, checkAPI: false });
       this.loop = this.run();
     }
     if (this.synced) return;
@@ -147,8 +147,9 @@ export class Informer<C extends ObjectCase> {
           await this.relist();
           mustList = false;
         }
-        backoff = 100;
-        await this.follow();
+        // The backoff starts again only once a watch is open: while NATS does not answer, the
+        // attempts space out up to 3 s instead of hammering it as it recovers.
+        await this.follow(() => (backoff = 100));
       } catch (err) {
         if (this.stopped) break;
         // Only a gap means relisting; otherwise (NATS or the apiserver away, the consumer lost)
@@ -160,8 +161,9 @@ export class Informer<C extends ObjectCase> {
           fromRevision: this.resourceVersion,
           reason: (err as Error).message,
         });
-        await new Promise((r) => setTimeout(r, expired ? 0 : backoff));
-        backoff = Math.min(backoff * 2, 5000);
+        // Jittered, so that the informers of every component do not retry in step.
+        await new Promise((r) => setTimeout(r, expired ? 0 : backoff * (0.75 + Math.random() / 2)));
+        backoff = Math.min(backoff * 2, 3000);
       }
     }
   }
@@ -199,29 +201,25 @@ export class Informer<C extends ObjectCase> {
     }
   }
 
-  /** Follows the stream from just after this.resourceVersion until an error or stop. */
-  private async follow(): Promise<void> {
-    const jsm = this.jsm!;
-    const startSeq = await sequenceAfterRevision(jsm, this.resourceVersion);
+  /** Follows the stream from just after this.resourceVersion until the watch ends or stop. */
+  private async follow(opened: () => void): Promise<void> {
+    const startSeq = await sequenceAfterRevision(this.jsm!, this.resourceVersion);
     const filter = watchFilter(this.opts.info.resource, { namespace: this.opts.namespace, nodeName: this.opts.nodeName });
-    const consumer = await this.opts.nats.jetstream().consumers.get(WATCH_STREAM, {
-      filterSubjects: filter,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: startSeq,
-    });
-    // A short pull expiry means a consumer lost with its NATS server is noticed (missed heartbeats) within seconds.
-    const messages = await consumer.consume({ max_messages: 1000, expires: 4000 });
-    this.stopCurrent = () => void messages.close();
+    const watch = await StreamWatch.open(this.opts.nats, this.jsm!, { filter, startSeq, batch: 1000 });
+    opened();
+    this.stopCurrent = () => watch.close();
+    // stop() may have come while the consumer was being created, with nothing yet to close.
+    if (this.stopped) watch.close();
     try {
-      for await (const m of messages) {
+      for await (const m of watch) {
         if (this.stopped) break;
         this.apply(WatchEvent.decode(m.data));
       }
     } finally {
       this.stopCurrent = undefined;
-      await messages.close().catch(() => undefined);
+      watch.close();
     }
-    if (!this.stopped) throw new Error('watch stream consumer ended');
+    if (!this.stopped) throw new Error(`the watch ended: ${watch.endReason || 'closed'}`);
   }
 
   private apply(ev: WatchEvent): void {

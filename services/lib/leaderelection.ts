@@ -54,6 +54,26 @@ export class LeaderElector {
     return this.leading;
   }
 
+  /**
+   * Whether this candidate may still act as leader right now, judged by its own clock: it leads
+   * and renewed the lease less than renewDeadline ago. When the deadline has passed (the process
+   * was frozen, or its renewals failed) it steps down at once (onStoppedLeading runs) and returns
+   * false, without waiting for the next renewal round trip. Leader work calls this right before
+   * each write that only the leader may make: a process woken from SIGSTOP runs its queued I/O
+   * before its renewal timer, and must not act on a lease a standby has taken meanwhile.
+   * Synchronous; never throws.
+   */
+  checkLeading(): boolean {
+    if (!this.leading) return false;
+    if (this.now() - this.lastRenew <= this.cfg.renewDeadlineSeconds * 1000) return true;
+    this.cfg.log?.warn('leader election: renew deadline passed without a renewal; stepping down', {
+      lease: `${this.cfg.namespace}/${this.cfg.name}`,
+      sinceRenewMs: this.now() - this.lastRenew,
+    });
+    this.stopLeading();
+    return false;
+  }
+
   get leader(): string {
     return this.currentLeader;
   }
@@ -62,19 +82,22 @@ export class LeaderElector {
   run(): void {
     const tick = async () => {
       if (this.stopped) return;
+      // First, before any await: a leader whose renewal is overdue (woken from a freeze) stops
+      // leading now, not after the lease read below comes back.
+      this.checkLeading();
       try {
+        // The renewal counts from before its request: the standbys time the lease from when they
+        // see the write, never earlier, so a leader that is slow to hear back errs on the safe side.
+        const started = this.now();
         const ok = await this.tryAcquireOrRenew();
         if (ok) {
-          this.lastRenew = this.now();
+          this.lastRenew = started;
           if (!this.leading && !this.stopped) this.startLeading();
         }
       } catch (err) {
         this.cfg.log?.warn('leader election: lease update failed', { lease: `${this.cfg.namespace}/${this.cfg.name}`, err: (err as Error).message });
       }
-      if (this.leading && this.now() - this.lastRenew > this.cfg.renewDeadlineSeconds * 1000) {
-        this.cfg.log?.warn('leader election: failed to renew within the deadline; stepping down', { lease: `${this.cfg.namespace}/${this.cfg.name}` });
-        this.stopLeading();
-      }
+      this.checkLeading();
       if (!this.stopped) this.timer = setTimeout(tick, this.cfg.retryPeriodSeconds * 1000 * (this.leading ? 1 : 1 + Math.random() * 0.2));
     };
     void tick();

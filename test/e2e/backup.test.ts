@@ -4,11 +4,9 @@
  * 3 members, start the components again: every object of the snapshot is back, later ones are
  * gone, and the Deployment's pods run again.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
-import { repoRoot } from '../../services/lib/config';
 import { isReason } from '../../services/lib/errors';
 import { resourceForCase } from '../../services/lib/resources';
 import { ClusterRun, E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
@@ -21,7 +19,6 @@ const DEPLOY = resourceForCase('deployment');
 const NAMESPACE = resourceForCase('namespace');
 const CONFIGMAP = resourceForCase('configMap');
 const NS = 'backup';
-const BACKUP_JS = path.join(repoRoot(), 'dist', 'scripts', 'etcd-backup.js');
 
 let cluster: E2ECluster;
 let client: ApiClient;
@@ -39,20 +36,7 @@ afterAll(async () => {
 
 const waitFor = <T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 60000) => waitUntil(what, get, timeoutMs, { intervalMs: 200 });
 
-function backup(args: string[]): Promise<ClusterRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BACKUP_JS, ...args], { env: cluster.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 180000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const backup = (args: string[]): Promise<ClusterRun> => cluster.script('etcd-backup', args, 180000);
 
 /** Running web pods whose container started at or after `since` (ms since the epoch). */
 async function runningPods(since = 0): Promise<number> {

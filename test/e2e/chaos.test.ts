@@ -2,28 +2,12 @@
  * e2e: `npm run chaos -- kill scheduler-leader` on a started cluster resolves the Lease holder,
  * SIGKILLs it and reports the new pid pm2 restarted it with.
  */
-import { spawn } from 'child_process';
-import * as path from 'path';
 import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
 
-const CHAOS_JS = path.resolve(__dirname, '..', '..', 'dist', 'scripts', 'chaos.js');
 
 let cluster: E2ECluster;
 
-function chaos(args: string[], timeoutMs = 60000): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHAOS_JS, ...args], { env: cluster.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output });
-    });
-  });
-}
+const chaos = (args: string[], timeoutMs = 60000) => cluster.script('chaos', args, timeoutMs);
 
 beforeAll(async () => {
   cluster = await prepareCluster('demo');

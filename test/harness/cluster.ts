@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { repoRoot } from '../../services/lib/config';
 import { killGroupNow, makeTempDir, removeTempDir, trackGroup, untrackGroup } from './cleanup';
-import { freePortBase } from './ports';
+import { freePortBase, releasePortBase } from './ports';
 
 const CLUSTER_JS = path.join(repoRoot(), 'dist', 'scripts', 'cluster.js');
 const PM2_JS = path.join(repoRoot(), 'node_modules', 'pm2', 'bin', 'pm2');
@@ -32,6 +32,8 @@ export interface E2ECluster {
   env: NodeJS.ProcessEnv;
   /** Runs `cluster.js <args>` against this cluster. */
   run(args: string[], timeoutMs?: number): Promise<ClusterRun>;
+  /** Runs another of the repo's scripts (`scenario`, `chaos`, `etcd-backup`: dist/scripts/<name>.js) against this cluster; killed after `timeoutMs`. */
+  script(name: string, args: string[], timeoutMs: number): Promise<ClusterRun>;
   /** `cluster.js status --json`, remembering every pid for cleanup. */
   status(): Promise<{ code: number | null; report: StatusJson }>;
   /** The address of each process of `component`, from the last status. */
@@ -104,6 +106,7 @@ export async function prepareCluster(profile = 'demo'): Promise<E2ECluster> {
     portBase,
     env,
     run,
+    script: (name, args, timeoutMs) => exec(path.join(repoRoot(), 'dist', 'scripts', `${name}.js`), args, timeoutMs),
     status,
     addresses: async (component) => {
       const report = last ?? (await status()).report;
@@ -120,6 +123,31 @@ export async function prepareCluster(profile = 'demo'): Promise<E2ECluster> {
         untrackGroup(pid);
       }
       removeTempDir(path.dirname(stateDir));
+      releasePortBase(portBase);
     },
+  };
+}
+
+/**
+ * For a file of scenario tests: one demo cluster, started in beforeAll and destroyed in afterAll.
+ * The function returned runs `npm run scenario -- <name>` on it, remembers the pids of whatever
+ * the scenario restarted (for cleanup) and resolves the scenario's output when it passed; throws
+ * with the output when it did not (exit code other than 0, or killed after `timeoutMs`).
+ */
+export function scenarioSuite(): (name: string, timeoutMs: number) => Promise<string> {
+  let cluster: E2ECluster | undefined;
+  beforeAll(async () => {
+    cluster = await prepareCluster('demo');
+    expectSucceeded(await cluster.run(['start']));
+    await cluster.status(); // remembers every pid for cleanup
+  }, 180000);
+  afterAll(async () => {
+    await cluster?.destroy();
+  }, 120000);
+  return async (name, timeoutMs) => {
+    const r = await cluster!.script('scenario', [name], timeoutMs);
+    await cluster!.status();
+    if (r.code !== 0) throw new Error(`scenario ${name}: exit code ${r.code}\n${r.output}`);
+    return r.output;
   };
 }

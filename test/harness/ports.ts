@@ -55,11 +55,25 @@ function claimBlock(base: number): boolean {
       return true;
     } catch {
       const holder = Number(fs.readFileSync(file, 'utf8') || '0');
+      // Our own pid: an earlier test file in this jest worker claimed it (each file has its own
+      // module state, the worker process stays); its ports were just found free, so it is done.
+      if (holder === process.pid) return true;
       if (holder && pidAlive(holder)) return false;
       fs.rmSync(file, { force: true }); // a dead process's claim
     }
   }
   return false;
+}
+
+/** Gives a block from freePortBase back (its cluster is gone), for other test processes. */
+export function releasePortBase(base: number): void {
+  const file = path.join(LOCK_DIR, `${base}.lock`);
+  try {
+    if (Number(fs.readFileSync(file, 'utf8')) === process.pid) fs.rmSync(file, { force: true });
+  } catch {
+    // not claimed (any more)
+  }
+  heldLocks.delete(file);
 }
 
 /**

@@ -65,7 +65,8 @@ function runWithPreload(script: string, extraEnv: Record<string, string>): Promi
 
 describe('cluster-dns addon - self-registration', () => {
   it('creates kube-system/kube-dns with the fixed ClusterIP, no selector, and dns/dns-tcp ports aimed at its listen port', async () => {
-    const svc: Service = await client.get(SERVICE, 'kube-system', 'kube-dns');
+    // The addon registers itself after it is healthy; on a loaded machine that may be a moment later.
+    const svc: Service = await waitFor('the kube-dns Service', () => client.tryGet(SERVICE, 'kube-system', 'kube-dns'), 10000);
     expect(svc.spec?.clusterIP).toBe(CLUSTER_DNS_IP);
     expect(svc.spec?.selector ?? {}).toEqual({});
     expect(svc.metadata?.labels).toMatchObject({ 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true', 'kubernetes.io/name': 'CoreDNS' });

@@ -226,3 +226,41 @@ test('scheduler - a leader that loses its lease stops scheduling and resumes whe
   // which may be just after the watch showed the pod bound.
   await until('the binding to be counted', async () => (b.bindings === before + 1 ? true : undefined), 5000);
 });
+
+test('scheduler - a leader woken after its renew deadline does not bind, even before its next lease renewal', async () => {
+  for (const s of schedulers) await s.stop(); // the leader releases the lease
+  // A long retry period: the renewal timer does not fire during the test, so only the check
+  // before binding can keep a deposed leader from acting.
+  const timings = { leaderLeaseDurationSeconds: 60, leaderRenewDeadlineSeconds: 45, leaderRetryPeriodSeconds: 30 };
+  let offset = 0;
+  let lost = 0;
+  const nc = await connectBus(env.natsUrls, 'kube-scheduler-frozen');
+  conns.push(nc);
+  const c = new Scheduler({
+    client,
+    nats: nc,
+    identity: 'kube-scheduler-frozen',
+    timings,
+    log: logger('kube-scheduler', { id: 'kube-scheduler-frozen' }),
+    now: () => Date.now() + offset,
+    onLostLeadership: () => void lost++,
+  });
+  schedulers.push(c);
+  await c.start();
+  await until('the new replica to lead', async () => (c.isLeader ? true : undefined), 10000);
+  const start = c.bindings;
+  await client.create(POD, pod('before-freeze'));
+  await boundNode('before-freeze');
+  // The count moves when the binding call's answer is processed, maybe just after the watch.
+  await until('the binding to be counted', async () => (c.bindings === start + 1 ? true : undefined), 5000);
+
+  // As if SIGSTOPped past the lease and woken by SIGCONT: its clock jumped past the deadline.
+  offset = (timings.leaderLeaseDurationSeconds + 1) * 1000;
+  const before = c.bindings;
+  await client.create(POD, pod('after-wake'));
+  await until('the woken replica to step down', async () => (!c.isLeader ? true : undefined), 5000);
+  await sleep(1000); // absence of a binding can only be observed over some time
+  expect((await client.get(POD, NS, 'after-wake')).spec?.nodeName ?? '').toBe('');
+  expect(c.bindings).toBe(before);
+  expect(lost).toBe(1);
+});

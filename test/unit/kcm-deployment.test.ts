@@ -511,3 +511,74 @@ describe('deployment conditions', () => {
     expect(first).toMatchObject({ status: 'Unknown', reason: 'DeploymentResumed', message: 'Deployment is resumed' });
   });
 });
+
+describe('deployment rollout after a failed scale-down', () => {
+  test('an old ReplicaSet that cannot be scaled down (Conflict) brings the deployment back within a second, even with no further event', async () => {
+    // The new ReplicaSet as the controller names it: made by a first sync of a fresh reconciler.
+    const first = setup();
+    const d = deployment(3, { maxSurge: 1, maxUnavailable: 0, image: 'nginx:2' });
+    first.deployments.set(d);
+    first.replicaSets.set(rs('web-old', 3, 3));
+    await first.reconciler.reconcile('default/web');
+    const created = first.client.of('create', 'replicasets')[0].body as ReplicaSet;
+
+    // A failed-over controller finds the new ReplicaSet fully ready and one old replica left.
+    const { deployments, replicaSets, client, reconciler } = setup();
+    deployments.set(d);
+    replicaSets.set(rs('web-old', 1, 1));
+    replicaSets.set({ ...created, spec: { ...created.spec, replicas: 3 }, status: { replicas: 3, readyReplicas: 3, availableReplicas: 3 } });
+    const update = client.update.bind(client);
+    client.update = async (info, obj) => {
+      if (obj.metadata?.name === 'web-old') throw errors.conflict('replicasets', 'apps', 'web-old', 'the object has been modified; please apply your changes to the latest version and try again');
+      return update(info, obj);
+    };
+    const result = await reconciler.reconcile('default/web');
+    expect(result).toEqual({ requeueAfterMs: expect.any(Number) });
+    expect((result as { requeueAfterMs: number }).requeueAfterMs).toBeLessThanOrEqual(1000);
+
+  });
+});
+
+describe('deployment sync waiting for its own writes', () => {
+  test('a deployment whose namespace has a ReplicaSet write not yet in the cache looks again by itself', async () => {
+    const { deployments, client, reconciler } = setup();
+    const other = deployment(1);
+    other.metadata = { ...other.metadata, name: 'api', uid: 'uid-api' };
+    other.spec!.selector = { matchLabels: { app: 'api' } };
+    other.spec!.template!.metadata = { labels: { app: 'api' } };
+    deployments.set(other);
+    await reconciler.reconcile('default/api'); // creates api's ReplicaSet; the informer has not shown it yet
+    expect(client.of('create', 'replicasets')).toHaveLength(1);
+
+    deployments.set(deployment(3));
+    // Only api is enqueued when its ReplicaSet shows up; web must not wait for that forever.
+    expect(await reconciler.reconcile('default/web')).toEqual({ requeueAfterMs: expect.any(Number) });
+    expect(client.of('create', 'replicasets')).toHaveLength(1);
+  });
+
+  test('an echo that never comes (the ReplicaSet was deleted meanwhile) holds the namespace for 10 s at most', async () => {
+    let now = NOW;
+    const deployments = new FakeCache<Deployment>();
+    const replicaSets = new FakeCache<ReplicaSet>({ [CONTROLLER_UID_INDEX]: controllerUidIndex });
+    const pods = new FakeCache<Pod>({ [CONTROLLER_UID_INDEX]: controllerUidIndex });
+    const client = new FakeClient();
+    const reconciler = new DeploymentReconciler({
+      listers: { deployments, replicaSets, pods },
+      client: client as never,
+      recorder: { record: async () => undefined },
+      log: logger('test'),
+      now: () => now,
+    });
+    const other = deployment(1);
+    other.metadata = { ...other.metadata, name: 'api', uid: 'uid-api' };
+    other.spec!.selector = { matchLabels: { app: 'api' } };
+    other.spec!.template!.metadata = { labels: { app: 'api' } };
+    deployments.set(other);
+    await reconciler.reconcile('default/api'); // its ReplicaSet never shows up in the cache
+    deployments.set(deployment(3));
+    expect(await reconciler.reconcile('default/web')).toEqual({ requeueAfterMs: expect.any(Number) });
+    now += 11_000;
+    await reconciler.reconcile('default/web');
+    expect(client.of('create', 'replicasets')).toHaveLength(2);
+  });
+});

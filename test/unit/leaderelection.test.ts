@@ -104,3 +104,63 @@ test('leader election - a leader that cannot renew within the deadline steps dow
   expect(log).toEqual(['a started', 'a stopped']);
   await a.stop();
 });
+
+test('leader election - a leader woken from a freeze past its deadline steps down before its next lease read returns', async () => {
+  const store = new MemoryLeases();
+  const log: string[] = [];
+  let clock = Date.now();
+  const a = new LeaderElector(store, {
+    namespace: 'kube-system',
+    name: 'test',
+    identity: 'a',
+    ...timing,
+    now: () => clock,
+    onStartedLeading: () => void log.push('a started'),
+    onStoppedLeading: () => void log.push('a stopped'),
+  });
+  a.run();
+  for (let i = 0; i < 100 && !a.isLeader; i++) await sleep(10);
+  expect(a.isLeader).toBe(true);
+  expect(a.checkLeading()).toBe(true);
+  // The process "wakes" after a freeze longer than the lease: its clock jumped, and the apiserver
+  // it asks for the lease does not answer (yet).
+  let release!: () => void;
+  const blocked = new Promise<void>((r) => (release = r));
+  const get = store.getLease.bind(store);
+  store.getLease = async () => {
+    await blocked;
+    return get();
+  };
+  clock += (timing.leaseDurationSeconds + 1) * 1000;
+  await sleep(timing.retryPeriodSeconds * 1000 * 3);
+  expect(a.isLeader).toBe(false);
+  expect(a.checkLeading()).toBe(false);
+  expect(log).toEqual(['a started', 'a stopped']);
+  release();
+  await a.stop();
+});
+
+test('leader election - checkLeading steps down at once when the renew deadline passed, and says so once', () => {
+  const store = new MemoryLeases();
+  const log: string[] = [];
+  let clock = 1_000_000;
+  const a = new LeaderElector(store, {
+    namespace: 'kube-system',
+    name: 'test',
+    identity: 'a',
+    ...timing,
+    now: () => clock,
+    onStartedLeading: () => void log.push('a started'),
+    onStoppedLeading: () => void log.push('a stopped'),
+  });
+  const internals = a as unknown as { startLeading(): void; lastRenew: number };
+  internals.lastRenew = clock;
+  internals.startLeading();
+  clock += timing.renewDeadlineSeconds * 1000;
+  expect(a.checkLeading()).toBe(true);
+  clock += 1;
+  expect(a.checkLeading()).toBe(false);
+  expect(a.checkLeading()).toBe(false);
+  expect(a.isLeader).toBe(false);
+  expect(log).toEqual(['a started', 'a stopped']);
+});

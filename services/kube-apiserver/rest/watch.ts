@@ -1,12 +1,12 @@
 import { ServerResponse } from 'http';
-import { DeliverPolicy, JetStreamManager, NatsConnection } from 'nats';
+import { JetStreamManager, NatsConnection } from 'nats';
 import { WatchEvent } from '../../lib/generated/kubemu/apiserver/v1/apiserver';
 import { ApiError, errors } from '../../lib/errors';
 import { fieldValue, FieldSelector, parseFieldSelector } from '../../lib/fields';
 import { LabelSelector, parseLabelSelector } from '../../lib/labels';
 import { Logger } from '../../lib/log';
 import { KubeObject, objectKey, ResourceInfo, unwrap } from '../../lib/resources';
-import { sequenceAfterRevision, WATCH_STREAM, watchFilter, WatchExpiredError } from '../../lib/watchbus';
+import { sequenceAfterRevision, StreamWatch, WATCH_API_TIMEOUT_MS, watchFilter, WatchExpiredError } from '../../lib/watchbus';
 import { Registry } from '../registry';
 import { statusBody } from './respond';
 
@@ -102,7 +102,7 @@ export async function serveWatch(
   for (const obj of initial) write('ADDED', encode(obj, 'ADDED'));
   if (req.sendInitialEvents && req.allowWatchBookmarks) bookmark({ 'k8s.io/initial-events-end': 'true' });
 
-  let jsm: JetStreamManager;
+  let jsm: JetStreamManager | undefined;
   let stopMessages: (() => void) | undefined;
   const done = new Promise<void>((resolve) => {
     const finish = () => {
@@ -116,7 +116,6 @@ export async function serveWatch(
     const bookmarks = req.allowWatchBookmarks ? setInterval(() => bookmark(), req.bookmarkIntervalMs ?? 60000) : undefined;
     void (async () => {
       try {
-        jsm = await deps.nats.jetstreamManager();
         await follow();
       } catch (err) {
         if (!ended) {
@@ -138,24 +137,45 @@ export async function serveWatch(
     })();
   });
 
-  /** Follows the stream until the watch ends; throws WatchExpiredError when the revision is gone. */
+  /**
+   * Follows the stream until the watch ends; throws WatchExpiredError when the revision is gone.
+   * When the stream watch ends under it (NATS trouble, see StreamWatch) it resumes after the last
+   * revision sent, retrying while NATS does not answer, so the client's watch goes on.
+   */
   async function follow(): Promise<void> {
-    const startSeq = await sequenceAfterRevision(jsm, startRevision);
-    if (ended) return;
     const filter = watchFilter(info.resource, { namespace: req.namespace || undefined, nodeName: nodeNameOf(info, fields) });
-    const consumer = await deps.nats.jetstream().consumers.get(WATCH_STREAM, {
-      filterSubjects: filter,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: startSeq,
-    });
-    if (ended) return;
-    const messages = await consumer.consume({ max_messages: 256, expires: 4000 });
-    stopMessages = () => void messages.close();
-    // The client may have gone while the consumer was being created: nothing would end it then.
-    if (ended) {
-      await messages.close().catch(() => undefined);
-      return;
+    let backoff = 100;
+    let failing = false;
+    while (!ended) {
+      let watch: StreamWatch;
+      try {
+        jsm ??= await deps.nats.jetstreamManager({ timeout: WATCH_API_TIMEOUT_MS, checkAPI: false });
+        const startSeq = await sequenceAfterRevision(jsm, lastRevision);
+        if (ended) return;
+        watch = await StreamWatch.open(deps.nats, jsm, { filter, startSeq, batch: 256 });
+      } catch (err) {
+        if (err instanceof WatchExpiredError) throw err;
+        if (!failing) deps.log.warn('watch: cannot follow the watch stream; retrying', { resource: info.resource, fromRevision: lastRevision, err: (err as Error).message });
+        failing = true;
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 2000);
+        continue;
+      }
+      failing = false;
+      backoff = 100;
+      stopMessages = () => watch.close();
+      // The client may have gone while the consumer was being created: nothing would end it then.
+      if (ended) {
+        watch.close();
+        return;
+      }
+      await relay(watch);
+      if (!ended) deps.log.info('watch: resuming', { resource: info.resource, fromRevision: lastRevision, reason: watch.endReason });
     }
+  }
+
+  /** Sends the stream's events to the client until the stream watch or the client's watch ends. */
+  async function relay(messages: StreamWatch): Promise<void> {
     try {
       for await (const m of messages) {
         if (ended) break;
@@ -178,9 +198,9 @@ export async function serveWatch(
         });
       }
     } finally {
-      await messages.close().catch(() => undefined);
+      stopMessages = undefined;
+      messages.close();
     }
-    if (!ended) throw errors.unavailable('the watch stream ended');
   }
 
   function onEvent(ev: WatchEvent): void {

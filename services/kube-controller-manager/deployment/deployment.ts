@@ -90,6 +90,12 @@ export interface DeploymentControllerDeps {
 }
 
 const keyOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+/** How soon a deployment whose sync waits for the echo of our own writes looks again. */
+const ECHO_WAIT_RETRY_MS = 250;
+/** How long a sync waits at most for the echo of one of our writes. */
+const ECHO_WAIT_MAX_MS = 10_000;
+/** When a rollout whose old ReplicaSets could not be scaled down is looked at again. */
+const SCALE_DOWN_RETRY_MS = 1000;
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 function selectorIsEmpty(d: Deployment): boolean {
@@ -108,21 +114,26 @@ export class DeploymentReconciler {
    * until the informer shows it: a sync on a cache older than our own writes would only
    * conflict (or create twice), so it waits for the echo, which enqueues the deployment again.
    */
-  private readonly written = new Map<string, number>();
+  private readonly written = new Map<string, { rv: number; at: number }>();
+  /** Deployments whose old ReplicaSets could not be scaled down in this sync (a key is never synced by two workers at once). */
+  private readonly scaleDownFailed = new Set<string>();
 
   constructor(private readonly deps: DeploymentControllerDeps) {}
 
   private noteWritten(kind: 'deployment' | 'replicaset', obj: { metadata?: { namespace?: string; name?: string; resourceVersion?: string } }): void {
     const rv = Number(obj.metadata?.resourceVersion ?? 0);
-    if (rv > 0) this.written.set(`${kind}:${keyOf(obj)}`, rv);
+    if (rv > 0) this.written.set(`${kind}:${keyOf(obj)}`, { rv, at: this.deps.now() });
   }
 
   /** Whether the cache is behind our own last write of the object with this key (`undefined`: not cached). */
   private behindOwnWrite(kind: 'deployment' | 'replicaset', key: string, cached: { metadata?: { resourceVersion?: string } } | undefined): boolean {
     const k = `${kind}:${key}`;
-    const rv = this.written.get(k);
-    if (rv === undefined) return false;
-    if (cached && Number(cached.metadata?.resourceVersion ?? 0) >= rv) {
+    const w = this.written.get(k);
+    if (w === undefined) return false;
+    // An echo that never comes (the object was deleted before our write was noted, its delete
+    // event handled first) must not hold the namespace's deployments forever: after a while
+    // the sync goes ahead, and a stale cache costs at most a Conflict, which is retried.
+    if ((cached && Number(cached.metadata?.resourceVersion ?? 0) >= w.rv) || this.deps.now() - w.at > ECHO_WAIT_MAX_MS) {
       this.written.delete(k);
       return false;
     }
@@ -222,8 +233,10 @@ export class DeploymentReconciler {
       return;
     }
     if (this.behindOwnWrite('deployment', key, cached) || this.replicaSetsBehind(cached.metadata?.namespace ?? '')) {
+      // The echo of a ReplicaSet of another deployment of the namespace enqueues only that
+      // deployment, so this one looks again by itself (it stayed half rolled out before).
       log.debug('cache behind our own writes; waiting for the informer', { deployment: key });
-      return;
+      return { requeueAfterMs: ECHO_WAIT_RETRY_MS };
     }
     const started = Date.now();
     const d: Deployment = structuredClone(cached);
@@ -531,7 +544,16 @@ export class DeploymentReconciler {
     const oldRSs = got.oldRSs;
     const allRSs = [...oldRSs, newRS];
     if (await this.reconcileNewReplicaSet(allRSs, newRS, d)) return this.syncRolloutStatus(allRSs, newRS, d);
+    const key = keyOf(d);
+    this.scaleDownFailed.delete(key);
     if (await this.reconcileOldReplicaSets(allRSs, activeReplicaSets(oldRSs), newRS, d)) return this.syncRolloutStatus(allRSs, newRS, d);
+    if (this.scaleDownFailed.delete(key)) {
+      // Kubernetes drops this error and counts on a later ReplicaSet or pod event to sync again;
+      // after a controller-manager failover none may come (the new ReplicaSet already reported
+      // every replica ready), and the rollout stayed half done. So the key is looked at again.
+      const result = await this.syncRolloutStatus(allRSs, newRS, d);
+      return { requeueAfterMs: Math.min(typeof result === 'object' ? result.requeueAfterMs : Infinity, SCALE_DOWN_RETRY_MS) };
+    }
     if (deploymentComplete(d, d.status ?? {})) await this.cleanupDeployment(oldRSs, d);
     return this.syncRolloutStatus(allRSs, newRS, d);
   }
@@ -561,8 +583,9 @@ export class DeploymentReconciler {
     try {
       cleaned = await this.cleanupUnhealthyReplicas(oldRSs, d, maxScaledDown);
     } catch (err) {
-      // As Kubernetes: logged, and the next sync tries again.
+      // As Kubernetes: logged, and the next sync tries again (rolloutRolling makes sure there is one).
       this.deps.log.warn('cleaning up unhealthy replicas failed', { deployment: keyOf(d), err: errorMessage(err) });
+      this.scaleDownFailed.add(keyOf(d));
       return false;
     }
     let scaledDown = 0;
@@ -570,6 +593,7 @@ export class DeploymentReconciler {
       scaledDown = await this.scaleDownOldReplicaSetsForRollingUpdate([...cleaned.oldRSs, newRS], cleaned.oldRSs, d);
     } catch (err) {
       this.deps.log.warn('scaling down old replica sets failed', { deployment: keyOf(d), err: errorMessage(err) });
+      this.scaleDownFailed.add(keyOf(d));
       return false;
     }
     return cleaned.count + scaledDown > 0;
