@@ -39,6 +39,24 @@ test('checks - an acknowledged delete stays deleted unless a create was issued a
   expect(checkWrites({ writes: recreated, initial: new Map(), final: new Map([[R, { value: 'v3', rv: '20' }]]) }).every((c) => c.ok)).toBe(true);
 });
 
+test('checks - an indeterminate create issued before an acknowledged delete may be applied after it, at a newer resourceVersion', () => {
+  // The create of v1 timed out (held by a frozen apiserver); the worker read the key, found it
+  // absent, created v2, deleted it; then the held create of v1 went through.
+  const writes = [w(R, 'create', 'v1', 0, 'failed'), w(R, 'create', 'v2', 10, 'ok', '20'), w(R, 'delete', null, 20, 'ok')];
+  const late = checkWrites({ writes, initial: new Map(), final: new Map([[R, { value: 'v1', rv: '40' }]]) });
+  expect(late.every((c) => c.ok)).toBe(true);
+  // At a resourceVersion no newer than the acknowledged writes it cannot have come after the delete.
+  expect(checkWrites({ writes, initial: new Map(), final: new Map([[R, { value: 'v1', rv: '15' }]]) })[1].ok).toBe(false);
+  // The acknowledged create's value coming back is still a resurrection.
+  expect(checkWrites({ writes, initial: new Map(), final: new Map([[R, { value: 'v2', rv: '40' }]]) })[1].ok).toBe(false);
+  // An indeterminate update is not allowed back: its resourceVersion precondition fails after the delete.
+  const updated = [w(R, 'create', 'v1', 0, 'ok', '10'), w(R, 'update', 'v2', 10, 'failed'), w(R, 'delete', null, 20, 'ok')];
+  expect(checkWrites({ writes: updated, initial: new Map(), final: new Map([[R, { value: 'v2', rv: '40' }]]) })[1].ok).toBe(false);
+  // With an acknowledged create or update last, the object exists: a held create cannot apply.
+  const existing = [w(R, 'create', 'v1', 0, 'failed'), w(R, 'create', 'v2', 10, 'ok', '20')];
+  expect(checkWrites({ writes: existing, initial: new Map(), final: new Map([[R, { value: 'v1', rv: '40' }]]) })[0].ok).toBe(false);
+});
+
 test('checks - resourceVersions must grow with real time; no-op updates are left out', () => {
   const ok = [w('configmaps/ns/a', 'create', 'x', 0, 'ok', '5'), w('configmaps/ns/b', 'create', 'y', 100, 'ok', '7')];
   expect(checkRevisionOrder(ok).ok).toBe(true);

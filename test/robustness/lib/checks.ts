@@ -61,7 +61,8 @@ const show = (v: string | null | undefined) => (v === null || v === undefined ? 
 /**
  * Every register's final value is its last acknowledged value, or the value of an indeterminate
  * (failed) write issued after it; with no acknowledged write, its initial value or an
- * indeterminate write's. For registers whose values are unique (ConfigMaps), a final value equal
+ * indeterminate write's. After an acknowledged delete, also an indeterminate create issued
+ * before it, applied late (at a newer resourceVersion). For registers whose values are unique (ConfigMaps), a final value equal
  * to the last acknowledged one must also carry its resourceVersion. Split into two results:
  * writes kept, and acknowledged deletes that stayed deleted.
  */
@@ -85,6 +86,14 @@ export function checkWrites(input: Pick<CheckInput, 'writes' | 'initial' | 'fina
     const base: string | null = lastAck >= 0 ? ws[lastAck].value : (input.initial.get(register) ?? null);
     const later = ws.slice(lastAck + 1).filter((w) => w.outcome !== 'ok');
     const allowed = new Set<string | null>([base, ...later.map((w) => w.value)]);
+    // A create's only precondition is that the object is absent, and an acknowledged delete
+    // makes it absent again: an indeterminate create issued before that delete (held by a frozen
+    // apiserver or etcd member) can still be applied after it, as in Kubernetes. Its value is
+    // then allowed, but only at a resourceVersion newer than every acknowledged write's.
+    const mayBeAbsent = lastAck >= 0 && (ws[lastAck].op === 'delete' || later.some((w) => w.op === 'delete'));
+    const newest = Math.max(0, ...ws.filter((w) => w.outcome === 'ok' && w.rv).map((w) => Number(w.rv)));
+    const lateCreates = mayBeAbsent ? ws.slice(0, lastAck).filter((w) => w.outcome === 'failed' && w.op === 'create') : [];
+    if (lateCreates.some((w) => w.value === final.value) && final.rv && Number(final.rv) > newest) allowed.add(final.value);
     if (lastAck >= 0) {
       acked++;
       if (ws[lastAck].op === 'delete') ackedDeletes++;

@@ -7,7 +7,9 @@
  *   apiserver answered success; any error makes it indeterminate (it may have been applied: the
  *   client retries while no apiserver answers, the answer may have been lost), after which the
  *   worker reads the key again before writing it. Preconditions make a late-applied stale write
- *   (an apiserver frozen with the request) fail instead of overwriting newer data.
+ *   (an apiserver frozen with the request) fail instead of overwriting newer data. A create's only
+ *   precondition is absence, which a later delete restores: a create held that long may still be
+ *   applied after the worker's delete, and the checks allow exactly that.
  * - Deployment workers: rollouts (an env value or the image tag of the template) and scaling.
  * - A StatefulSet worker: scaling between 1 and 3.
  *
