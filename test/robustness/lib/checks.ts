@@ -104,7 +104,8 @@ export function checkWrites(input: Pick<CheckInput, 'writes' | 'initial' | 'fina
       const what =
         `${register}: final ${show(final.value)}${final.rv ? ` (rv ${final.rv})` : ''}, but the last acknowledged write was ` +
         (last ? `${last.op} ${show(last.value)} (write ${last.id}, rv ${last.rv ?? '-'}, acknowledged at ${new Date(last.end!).toISOString()})` : `none (initial ${show(base)})`) +
-        (later.length ? `; indeterminate writes after it: ${later.map((w) => `${w.op} ${show(w.value)}`).join(', ')}` : '');
+        (later.length ? `; indeterminate writes after it: ${later.map((w) => `${w.op} ${show(w.value)}`).join(', ')}` : '') +
+        (lateCreates.length ? `; indeterminate creates before it: ${lateCreates.map((w) => show(w.value)).join(', ')} (newest acknowledged rv ${newest})` : '');
       if (last?.op === 'delete') resurrected.push(what);
       else lost.push(what);
     } else if (uniqueValues && lastAck >= 0 && final.value !== null && final.value === base && ws[lastAck].rv && final.rv && final.rv !== ws[lastAck].rv) {
