@@ -9,7 +9,7 @@ import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
 import { isReason } from '../../services/lib/errors';
 import { resourceForCase } from '../../services/lib/resources';
-import { ClusterRun, E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
+import { ClusterRun, expectSucceeded, startedClusterSuite } from '../harness/cluster';
 import { waitFor as waitUntil } from '../harness/wait';
 
 jest.setTimeout(240000);
@@ -20,23 +20,16 @@ const NAMESPACE = resourceForCase('namespace');
 const CONFIGMAP = resourceForCase('configMap');
 const NS = 'backup';
 
-let cluster: E2ECluster;
 let client: ApiClient;
+const cluster = startedClusterSuite(() => client?.close());
 
 beforeAll(async () => {
-  cluster = await prepareCluster('demo');
-  expectSucceeded(await cluster.run(['start']));
-  client = new ApiClient(await cluster.addresses('kube-apiserver'));
-});
-
-afterAll(async () => {
-  client?.close();
-  await cluster?.destroy();
+  client = new ApiClient(await cluster().addresses('kube-apiserver'));
 });
 
 const waitFor = <T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 60000) => waitUntil(what, get, timeoutMs, { intervalMs: 200 });
 
-const backup = (args: string[]): Promise<ClusterRun> => cluster.script('etcd-backup', args, 180000);
+const backup = (args: string[]): Promise<ClusterRun> => cluster().script('etcd-backup', args, 180000);
 
 /** Running web pods whose container started at or after `since` (ms since the epoch). */
 async function runningPods(since = 0): Promise<number> {
@@ -70,7 +63,7 @@ test('backup - a restored snapshot brings back every object, drops later ones, a
   });
   await waitFor('2 pods Running', async () => (await runningPods()) === 2);
 
-  const file = path.join(cluster.stateDir, 'snap.db');
+  const file = path.join(cluster().stateDir, 'snap.db');
   const saved = await backup(['snapshot', file]);
   expectSucceeded(saved);
   expect(saved.output).toMatch(/at revision \d+: \d+ keys, \d+ bytes/);
@@ -83,11 +76,11 @@ test('backup - a restored snapshot brings back every object, drops later ones, a
   const restoreStarted = Date.now() - 1000; // RFC 3339 times have whole seconds
   const restored = await backup(['restore', file]);
   expectSucceeded(restored);
-  await cluster.status(); // remember the new pids for cleanup
-  expect(fs.readdirSync(cluster.stateDir).some((f) => f.startsWith('etcd.before-restore-'))).toBe(true);
+  await cluster().status(); // remember the new pids for cleanup
+  expect(fs.readdirSync(cluster().stateDir).some((f) => f.startsWith('etcd.before-restore-'))).toBe(true);
 
   client.close();
-  client = new ApiClient(await cluster.addresses('kube-apiserver'));
+  client = new ApiClient(await cluster().addresses('kube-apiserver'));
   expect((await client.get(CONFIGMAP, NS, 'before')).data).toEqual({ k: 'v1' });
   expect(await absent('after')).toBe(true);
   expect((await client.get(DEPLOY, NS, 'web')).spec?.replicas).toBe(2);

@@ -2,21 +2,11 @@
  * e2e: `npm run chaos -- kill scheduler-leader` on a started cluster resolves the Lease holder,
  * SIGKILLs it and reports the new pid pm2 restarted it with.
  */
-import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
+import { startedClusterSuite } from '../harness/cluster';
 
+const cluster = startedClusterSuite();
 
-let cluster: E2ECluster;
-
-const chaos = (args: string[], timeoutMs = 60000) => cluster.script('chaos', args, timeoutMs);
-
-beforeAll(async () => {
-  cluster = await prepareCluster('demo');
-  expectSucceeded(await cluster.run(['start']));
-}, 200000);
-
-afterAll(async () => {
-  await cluster?.destroy();
-}, 120000);
+const chaos = (args: string[], timeoutMs = 60000) => cluster().script('chaos', args, timeoutMs);
 
 test('chaos - kill scheduler-leader kills the lease holder and pm2 restarts it', async () => {
   // Right after start the schedulers may still be campaigning: retry while the lease has no holder.
@@ -34,7 +24,7 @@ test('chaos - kill scheduler-leader kills the lease holder and pm2 restarts it',
   expect(back).toBeGreaterThan(0);
   expect(back).not.toBe(killed);
   // status --json also records the new pid for the harness's cleanup.
-  const { report } = await cluster.status();
+  const { report } = await cluster().status();
   expect(report.processes.find((p) => p.name === name)?.restarts).toBeGreaterThanOrEqual(1);
 }, 120000);
 

@@ -129,12 +129,11 @@ export async function prepareCluster(profile = 'demo'): Promise<E2ECluster> {
 }
 
 /**
- * For a file of scenario tests: one demo cluster, started in beforeAll and destroyed in afterAll.
- * The function returned runs `npm run scenario -- <name>` on it, remembers the pids of whatever
- * the scenario restarted (for cleanup) and resolves the scenario's output when it passed; throws
- * with the output when it did not (exit code other than 0, or killed after `timeoutMs`).
+ * For a test file that works on one demo cluster started as a person starts it: registers a
+ * beforeAll that starts it (and remembers every pid for cleanup) and an afterAll that runs
+ * `beforeDestroy` (if any) and destroys it. Returns the cluster's getter, valid from beforeAll on.
  */
-export function scenarioSuite(): (name: string, timeoutMs: number) => Promise<string> {
+export function startedClusterSuite(beforeDestroy?: () => void): () => E2ECluster {
   let cluster: E2ECluster | undefined;
   beforeAll(async () => {
     cluster = await prepareCluster('demo');
@@ -142,11 +141,26 @@ export function scenarioSuite(): (name: string, timeoutMs: number) => Promise<st
     await cluster.status(); // remembers every pid for cleanup
   }, 180000);
   afterAll(async () => {
+    beforeDestroy?.();
     await cluster?.destroy();
   }, 120000);
+  return () => {
+    if (!cluster) throw new Error('the cluster is not started yet (use it from beforeAll on)');
+    return cluster;
+  };
+}
+
+/**
+ * For a file of scenario tests: one started demo cluster (startedClusterSuite). The function
+ * returned runs `npm run scenario -- <name>` on it, remembers the pids of whatever the scenario
+ * restarted (for cleanup) and resolves the scenario's output when it passed; throws with the
+ * output when it did not (exit code other than 0, or killed after `timeoutMs`).
+ */
+export function scenarioSuite(): (name: string, timeoutMs: number) => Promise<string> {
+  const cluster = startedClusterSuite();
   return async (name, timeoutMs) => {
-    const r = await cluster!.script('scenario', [name], timeoutMs);
-    await cluster!.status();
+    const r = await cluster().script('scenario', [name], timeoutMs);
+    await cluster().status();
     if (r.code !== 0) throw new Error(`scenario ${name}: exit code ${r.code}\n${r.output}`);
     return r.output;
   };

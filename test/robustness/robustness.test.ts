@@ -7,25 +7,16 @@
  * KUBEMU_ROBUSTNESS_SEED replays a seed's choices of faults and operations.
  */
 import { buildTopology, settingsFromEnv } from '../../services/lib/topology';
-import { E2ECluster, expectSucceeded, prepareCluster } from '../harness/cluster';
+import { startedClusterSuite } from '../harness/cluster';
 import { resumeAllFrozen, runRobustness, SHORT } from './lib/run';
 
 const SEED = Number(process.env.KUBEMU_ROBUSTNESS_SEED ?? 20261123);
 
-let cluster: E2ECluster;
-
-beforeAll(async () => {
-  cluster = await prepareCluster('demo');
-  expectSucceeded(await cluster.run(['start']));
-  await cluster.status(); // remembers every pid for cleanup
-}, 180000);
-
-afterAll(async () => {
-  resumeAllFrozen();
-  await cluster?.destroy();
-}, 120000);
+// Frozen processes are resumed before the cluster is destroyed (a stopped process ignores SIGTERM).
+const started = startedClusterSuite(resumeAllFrozen);
 
 test('robustness - under random kills and freezes no acknowledged write is lost, workloads converge, no pod runs twice, informers equal etcd', async () => {
+  const cluster = started();
   const lines: string[] = [];
   const result = await runRobustness({
     topology: buildTopology(settingsFromEnv(cluster.env)),

@@ -31,12 +31,14 @@ class MemoryLeases implements LeaseClient {
 const timing = { leaseDurationSeconds: 0.4, renewDeadlineSeconds: 0.3, retryPeriodSeconds: 0.05 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function candidate(store: MemoryLeases, identity: string, log: string[]) {
+/** A candidate that logs its transitions; `now` replaces its clock (a process woken from a freeze). */
+function candidate(store: MemoryLeases, identity: string, log: string[], now?: () => number) {
   return new LeaderElector(store, {
     namespace: 'kube-system',
     name: 'test',
     identity,
     ...timing,
+    ...(now ? { now } : {}),
     onStartedLeading: () => void log.push(`${identity} started`),
     onStoppedLeading: () => void log.push(`${identity} stopped`),
   });
@@ -109,15 +111,7 @@ test('leader election - a leader woken from a freeze past its deadline steps dow
   const store = new MemoryLeases();
   const log: string[] = [];
   let clock = Date.now();
-  const a = new LeaderElector(store, {
-    namespace: 'kube-system',
-    name: 'test',
-    identity: 'a',
-    ...timing,
-    now: () => clock,
-    onStartedLeading: () => void log.push('a started'),
-    onStoppedLeading: () => void log.push('a stopped'),
-  });
+  const a = candidate(store, 'a', log, () => clock);
   a.run();
   for (let i = 0; i < 100 && !a.isLeader; i++) await sleep(10);
   expect(a.isLeader).toBe(true);
@@ -144,15 +138,7 @@ test('leader election - checkLeading steps down at once when the renew deadline 
   const store = new MemoryLeases();
   const log: string[] = [];
   let clock = 1_000_000;
-  const a = new LeaderElector(store, {
-    namespace: 'kube-system',
-    name: 'test',
-    identity: 'a',
-    ...timing,
-    now: () => clock,
-    onStartedLeading: () => void log.push('a started'),
-    onStoppedLeading: () => void log.push('a stopped'),
-  });
+  const a = candidate(store, 'a', log, () => clock);
   const internals = a as unknown as { startLeading(): void; lastRenew: number };
   internals.lastRenew = clock;
   internals.startLeading();
