@@ -109,6 +109,12 @@ export class Pm2Client {
     process.env.PM2_DISABLE_VERSION_CHECK = 'true';
     // pm2 7 stops apps with one daemon-wide signal (SIGINT unless told otherwise).
     process.env.PM2_KILL_SIGNAL = 'SIGTERM';
+    // A process up for 10 s counts as healthy again: its next death is restarted after the
+    // first delay (200 ms), not the delay its earlier crashes built up (up to 15 s). pm2's own
+    // defaults (30 s up, checked every 30 s) kept a process killed twice within a minute down for
+    // seconds, long enough for its node to be judged NotReady. The daemon reads both at its start.
+    process.env.EXP_BACKOFF_RESET_TIMER = '10000';
+    process.env.PM2_WORKER_INTERVAL = '5000';
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const pm2 = require('pm2') as { custom: new (opts: { pm2_home: string }) => Pm2Api };
     this.api = new pm2.custom({ pm2_home: this.pm2Home });

@@ -53,8 +53,10 @@ export const containerRuntime: Scenario = {
     const downAt = new Map<string, number>();
     const restartedAt = new Map<string, number>();
     const answeringAt = new Map<string, number>();
+    // A runtime away longer than the pods' not-ready toleration gets them evicted, as in Kubernetes.
+    const deletedAt = new Map<string, { at: number; why: string }>();
     const deadline = Date.now() + 60000;
-    while (Date.now() < deadline && answeringAt.size < NAMES.length) {
+    while (Date.now() < deadline && answeringAt.size + deletedAt.size < NAMES.length) {
       if (!runtimeBackAt) {
         const now = (await ctx.pids().catch(() => new Map<string, number>())).get(runtimeName);
         if (now && now !== pid) runtimeBackAt = timeline.mark(`${runtimeName} back (pm2 restarted it, pid ${now})`);
@@ -68,6 +70,11 @@ export const containerRuntime: Scenario = {
       const pods = await podsNow().catch(() => [] as Pod[]);
       for (const name of NAMES) {
         const p = pods.find((x) => x.metadata?.name === name);
+        if (!deletedAt.has(name) && (!p || p.metadata?.deletionTimestamp)) {
+          const why = p?.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.reason ?? 'deleted';
+          deletedAt.set(name, { at: timeline.mark(`pod ${name} ${why === 'deleted' ? 'deleted' : `evicted (${why})`}`), why });
+        }
+        if (deletedAt.has(name)) continue;
         const ip = p?.status?.podIP;
         if (!downAt.has(name)) {
           const r = ip ? await httpGet(ip, 80, '/', 500) : { error: 'no pod IP' };
@@ -93,8 +100,16 @@ export const containerRuntime: Scenario = {
         `; all answering ${secs(worst)}`,
     );
     if (!runtimeBackAt) problems.push(`${runtimeName} was not back (new pid) within 60 s`);
+    const tolerationSeconds = ctx.topology.profile.timings.podEvictionTimeoutSeconds;
     for (const name of NAMES) {
-      if (!downAt.has(name)) problems.push(`pod ${name} never stopped answering: its containers did not die with the runtime`);
+      const deleted = deletedAt.get(name);
+      if (deleted) {
+        problems.push(
+          `pod ${name} was ${deleted.why === 'deleted' ? 'deleted' : `evicted (${deleted.why})`} ${secs(timeline.sinceFault(deleted.at))} after the kill: ` +
+            `the node was NotReady longer than the pods' not-ready toleration (${tolerationSeconds} s), as Kubernetes does; ` +
+            `the runtime was back ${secs(timeline.sinceFault(runtimeBackAt ?? NaN))} after the kill (pm2 delays the restart of a process that died within 10 s of its last start)`,
+        );
+      } else if (!downAt.has(name)) problems.push(`pod ${name} never stopped answering: its containers did not die with the runtime`);
       else if (!restartedAt.has(name)) problems.push(`pod ${name} was not Running and Ready with a higher restartCount within 60 s`);
       else if (!answeringAt.has(name)) problems.push(`pod ${name} did not answer HTTP again within 60 s`);
     }

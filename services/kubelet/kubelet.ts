@@ -182,13 +182,17 @@ export class Kubelet {
     await Promise.all([this.pods.start(), this.configMaps.start(), this.secrets.start(), this.pvcs.start(), this.pvs.start(), this.services.start()]);
     this.opts.runtime.followContainerEvents(
       (e) => e.pod_uid && this.queue.add(e.pod_uid),
-      () => this.housekeeping(),
+      // The events sent while the stream was broken are lost (a runtime that died took its
+      // containers with it, and reports them exited once back, without an event): look at every
+      // pod again, as Kubernetes' PLEG relist compares the whole runtime state.
+      () => {
+        this.queueAll();
+        void this.housekeeping();
+      },
       this.abort.signal,
     );
     this.stopWorkers = runWorkers(this.queue, this.opts.workers ?? 16, (uid) => this.syncPod(uid), (uid, err) => this.syncFailed(uid, err));
-    const resync = setInterval(() => {
-      for (const uid of this.byUid.keys()) this.queue.add(uid);
-    }, this.opts.resyncMs ?? 10_000);
+    const resync = setInterval(() => this.queueAll(), this.opts.resyncMs ?? 10_000);
     const housekeeping = setInterval(() => void this.housekeeping(), this.opts.housekeepingMs ?? 2000);
     this.timers.push(resync, housekeeping);
     await this.housekeeping();
@@ -232,7 +236,11 @@ export class Kubelet {
     this.log.info(healthy ? 'container runtime is back' : 'container runtime is down', { message });
     this.onRuntimeHealth?.(healthy);
     // Everything may have changed while the runtime was away.
-    if (healthy) for (const uid of this.byUid.keys()) this.queue.add(uid);
+    if (healthy) this.queueAll();
+  }
+
+  private queueAll(): void {
+    for (const uid of this.byUid.keys()) this.queue.add(uid);
   }
 
   /** Checks the runtime answers, and queues pods the runtime still runs but the API no longer has. */

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ApiClient } from '../lib/apiclient';
-import { configFromEnv, DEFAULT_NODE_RESOURCES, NodeResources } from '../lib/config';
+import { configFromEnv, DEFAULT_NODE_RESOURCES, durationMsFromEnv, NodeResources } from '../lib/config';
 import { HealthImplementation, ServingStatus } from '../lib/health';
 import { stopOnSignals } from '../lib/component';
 import { logger } from '../lib/log';
@@ -19,7 +19,9 @@ import { runSimulatedKubelet, simulatedKubeletFromEnv } from './simulated/env';
  * KUBEMU_NODE_INDEX, KUBEMU_NODE_IP, KUBEMU_POD_CIDR, KUBEMU_NODE_CPU / _MEMORY / _PODS,
  * KUBEMU_RUNTIME_ENDPOINT, KUBEMU_KUBELET_LISTEN; pods' DNS: KUBEMU_CLUSTER_DNS (comma-separated
  * IPs, default none), KUBEMU_CLUSTER_DOMAIN (default cluster.local), KUBEMU_KUBELET_RESOLV_CONF (the
- * node's resolv.conf, default /etc/resolv.conf, empty for none)), registers its Node, runs this node's pods
+ * node's resolv.conf, default /etc/resolv.conf, empty for none); KUBEMU_KUBELET_SYNC_FREQUENCY_MS
+ * (every pod synced at least this often, default 10 s: Kubernetes' --sync-frequency) and
+ * KUBEMU_KUBELET_HOUSEKEEPING_MS (the runtime checked, default 2 s)), registers its Node, runs this node's pods
  * through the container runtime, and serves KubeletService + grpc.health.v1 (SERVING once its
  * informers synced and its Node is registered).
  *
@@ -69,6 +71,8 @@ async function main(): Promise<void> {
     nodeAllocatable: { cpu: resources.cpu, memory: resources.memory, pods: String(resources.pods) },
     probes: (deps) => createProbes(deps, log),
     dns: { ...clusterDns, hostResolvConf: env.KUBEMU_KUBELET_RESOLV_CONF ?? '/etc/resolv.conf' },
+    resyncMs: durationMsFromEnv(env, 'KUBEMU_KUBELET_SYNC_FREQUENCY_MS'),
+    housekeepingMs: durationMsFromEnv(env, 'KUBEMU_KUBELET_HOUSEKEEPING_MS'),
   });
   const images = await runtime.listImages().catch(() => []);
   const version = await runtime.version().catch(() => ({ runtime_name: 'kubemu', runtime_version: '0.1.0' }));

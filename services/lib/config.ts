@@ -91,3 +91,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, defaultId = 
     jetstreamReplicas: Number(env.KUBEMU_JETSTREAM_REPLICAS || '1'),
   };
 }
+
+/**
+ * A duration in milliseconds from the environment variable `name`: undefined when unset or
+ * empty; a positive integer otherwise, or an error naming the variable (the start fails).
+ */
+export function durationMsFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms <= 0) throw new Error(`${name}: must be a positive whole number of milliseconds, got ${JSON.stringify(raw)}`);
+  return ms;
+}

@@ -2,6 +2,8 @@
  * e2e: `npm run chaos -- kill scheduler-leader` on a started cluster resolves the Lease holder,
  * SIGKILLs it and reports the new pid pm2 restarted it with.
  */
+import * as fs from 'fs';
+import * as path from 'path';
 import { startedClusterSuite } from '../harness/cluster';
 
 const cluster = startedClusterSuite();
@@ -34,3 +36,19 @@ test('chaos - an unknown target exits 2 and lists the valid ones', async () => {
   expect(result.output).toContain('scheduler-leader');
   expect(result.output).toContain('kube-scheduler-0');
 });
+
+test('chaos - a process killed again after 15 s up is restarted after pm2\'s first delay, not a grown one', async () => {
+  // pm2 grows a process's restart delay (200 ms, then 1.5 times per crash) until it has been up
+  // EXP_BACKOFF_RESET_TIMER, checked every PM2_WORKER_INTERVAL; the cluster's daemon runs with
+  // 10 s and 5 s (pm2's defaults: 30 s and 30 s), so a kill after 15 s up is a first crash again.
+  const pm2Log = path.join(cluster().stateDir, 'pm2', 'pm2.log');
+  const delays = () => [...fs.readFileSync(pm2Log, 'utf8').matchAll(/App \[kube-proxy-node-1:\d+\] will restart in (\d+)ms/g)].map((m) => Number(m[1]));
+  const killed = async () => {
+    const result = await chaos(['kill', 'kube-proxy-node-1']);
+    expect(result.output).toMatch(/kube-proxy-node-1 is back: pid \d+/);
+  };
+  await killed();
+  await new Promise((r) => setTimeout(r, 15000));
+  await killed();
+  expect(delays().slice(-2)).toEqual([200, 200]);
+}, 120000);

@@ -413,6 +413,54 @@ describe('kubelet - failures', () => {
   });
 });
 
+describe('kubelet - a runtime that comes back', () => {
+  // The periodic resync and housekeeping are 10 minutes away: only the container events stream
+  // (broken by the runtime's death, reopened when it is back) and the channel's reconnects can
+  // tell this kubelet; the events for the containers that died with the runtime are lost.
+  let rt: Runtime;
+  let k3: Kubelet;
+  beforeAll(async () => {
+    const n = Math.floor(Math.random() * 64 * 16);
+    rt = await startRuntime({ nodeIndex: 2, podCIDR: `127.${64 + (n >> 4)}.${(n & 15) * 16}.0/28` });
+    k3 = await startKubelet({
+      apiservers: [env.address],
+      natsUrls: env.natsUrls,
+      runtime: rt,
+      nodeIndex: 2,
+      env: { KUBEMU_KUBELET_SYNC_FREQUENCY_MS: '600000', KUBEMU_KUBELET_HOUSEKEEPING_MS: '600000' },
+    });
+  });
+  afterAll(async () => {
+    await deletePod('comeback');
+    await k3?.stop();
+    await rt?.stop();
+  });
+
+  const restartCount = (p: Pod) => p.status?.containerStatuses?.[0].restartCount ?? 0;
+
+  test('back before the kubelet looked: the events stream reconnecting makes it look at every pod, and the lost containers restart', async () => {
+    await createPod({ metadata: { name: 'comeback', namespace: NS }, spec: { nodeName: k3.nodeName, terminationGracePeriodSeconds: 1, containers: [{ name: 'web', image: 'nginx' }] } });
+    const before = await waitPod('comeback', running);
+    expect(restartCount(before)).toBe(0);
+    await rt.kill('SIGKILL');
+    await rt.start();
+    const after = await waitPod('comeback', (p) => running(p) && restartCount(p) >= 1, 10000);
+    expect((await httpGetEventually(after.status!.podIP!, 80)).status).toBe(200);
+  });
+
+  test('back after 30 s away: the kubelet reconnects within about a second (not after grpc\'s grown backoff) and restarts the containers', async () => {
+    const before = await waitPod('comeback', (p) => running(p) && restartCount(p) >= 1);
+    await rt.kill('SIGKILL');
+    // With grpc's default reconnect backoff (1 s growing 1.6 times, up to 120 s) the kubelet saw
+    // the runtime back 7.5-18 s after it served; with the runtime channel's 1 s cap, within 1-2 s.
+    await sleep(30000);
+    await rt.start(); // resolves once it serves
+    const back = Date.now();
+    await waitPod('comeback', (p) => running(p) && restartCount(p) > restartCount(before), 5000);
+    expect(Date.now() - back).toBeLessThan(5000);
+  });
+});
+
 describe('kubelet - a node whose pod range is full', () => {
   test('a pod that gets no IP has a FailedCreatePodSandBox event and starts once an IP is free', async () => {
     // A random /30 in the test range 127.64–127.127.
