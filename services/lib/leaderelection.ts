@@ -1,3 +1,4 @@
+import type { ApiClient } from './apiclient';
 import { Lease } from './generated/kubemu/coordination/v1/coordination';
 import { ApiError } from './errors';
 import { Logger } from './log';
@@ -196,4 +197,36 @@ export class LeaderElector {
       if (holder) this.cfg.onNewLeader?.(holder);
     }
   }
+}
+
+/** The ApiClient calls that write: a deposed leader must make none of them. */
+const WRITES = new Set(['create', 'update', 'updateStatus', 'patch', 'delete', 'updateScale', 'bind', 'createLease', 'updateLease']);
+
+/** A write refused because this replica no longer leads (its renew deadline passed). */
+export class NotLeaderError extends Error {
+  constructor(call: string) {
+    super(`not the leader any more: ${call} refused (the lease renewal is overdue)`);
+    this.name = 'NotLeaderError';
+  }
+}
+
+/**
+ * A client for leader-only work (kube-controller-manager's controllers act through it): every
+ * write first asks `stillLeading` (the elector's checkLeading, judged by this process's clock)
+ * and rejects with NotLeaderError when this replica no longer leads; reads pass through. A controller-manager frozen past its lease and woken runs
+ * its queued reconciles before its renewal timer; without this they would write from stale
+ * caches while the standby already leads. Safe for concurrent use as the client itself.
+ */
+export function leaderFencedClient(client: ApiClient, stillLeading: () => boolean): ApiClient {
+  return new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      if (typeof prop === 'string' && WRITES.has(prop)) {
+        return (...args: unknown[]) => (stillLeading() ? fn.apply(target, args) : Promise.reject(new NotLeaderError(prop)));
+      }
+      return fn.bind(target);
+    },
+  });
 }
