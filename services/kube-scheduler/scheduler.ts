@@ -12,7 +12,7 @@ import { EventRecorder } from '../lib/events';
 import { formatTime } from '../lib/time';
 import type { Node, Pod } from '../lib/generated/kubemu/core/v1/core';
 import { Informer } from '../lib/informer';
-import { LeaderElector } from '../lib/leaderelection';
+import { LeaderElector, leaderFencedClient } from '../lib/leaderelection';
 import { Logger, logger } from '../lib/log';
 import { resourceForCase } from '../lib/resources';
 import { isTerminal, SchedulerCache } from './cache';
@@ -116,9 +116,18 @@ export class Scheduler {
   /** Binding calls the apiserver refused or that failed (for tests and metrics). */
   bindFailures = 0;
 
+  /**
+   * The client for the leader's writes (bindings, PodScheduled conditions, events): refused with
+   * NotLeaderError once the renew deadline passed by this process's clock, as a replica woken from
+   * a freeze runs its queued work before its renewal timer and must not act on a lease a standby
+   * took meanwhile. Informers and leader election use opts.client.
+   */
+  private readonly leaderClient: ApiClient;
+
   constructor(private readonly opts: SchedulerOptions) {
     this.log = opts.log ?? logger('kube-scheduler', { id: opts.identity });
-    this.events = new EventRecorder(opts.client, DEFAULT_SCHEDULER_NAME, opts.identity, this.log);
+    this.leaderClient = leaderFencedClient(opts.client, () => this.stillLeading());
+    this.events = new EventRecorder(this.leaderClient, DEFAULT_SCHEDULER_NAME, opts.identity, this.log);
     this.queue = new SchedulingQueue(opts.queue);
     this.maxBindsInFlight = opts.maxBindsInFlight ?? 64;
     this.cache = new SchedulerCache(opts.assumedPodTtlMs ?? 30000);
@@ -319,11 +328,9 @@ export class Scheduler {
     const ns = pod.metadata?.namespace ?? '';
     const name = pod.metadata?.name ?? '';
     try {
-      // Checked against the clock right before the call: a replica woken from a freeze runs its
-      // queued work before its renewal timer and must not bind on a lease a standby took meanwhile.
-      if (signal.aborted || !this.stillLeading()) throw new Error('leadership lost before binding');
+      if (signal.aborted) throw new Error('leadership lost before binding');
       const t0 = performance.now();
-      await this.opts.client.bind(ns, name, node, pod.metadata?.uid);
+      await this.leaderClient.bind(ns, name, node, pod.metadata?.uid);
       this.metrics.observe('binding', performance.now() - t0);
       this.metrics.observe('e2e', Date.now() - info.initialAttemptTimestamp);
       this.metrics.bound++;
@@ -361,7 +368,7 @@ export class Scheduler {
       ...pod,
       status: { ...pod.status, phase: pod.status?.phase || 'Pending', conditions: [...conditions.filter((c) => c.type !== 'PodScheduled'), condition] },
     };
-    this.opts.client.updateStatus(POD, updated).catch((err) =>
+    this.leaderClient.updateStatus(POD, updated).catch((err) =>
       this.log.debug('could not set PodScheduled=False', { pod: podKey(pod), err: (err as Error).message }),
     );
   }
