@@ -129,6 +129,18 @@ async function spread(host: string, port: number, n: number, opts: { localAddres
   return counts;
 }
 
+/**
+ * Waits until requests to host:port reach every one of `names`: a pod's endpoint reaches each
+ * kube-proxy through the EndpointSlice controller and a watch, a moment after the API shows the
+ * pod ready (the promise is "eventually"; the lag itself is measured in the scaling test).
+ */
+async function reachesAll(host: string, port: number, names: string[]): Promise<void> {
+  await waitFor(`${host}:${port} reaching ${names.join(', ')}`, async () => {
+    const seen = await spread(host, port, names.length * 4);
+    return names.every((n) => seen.has(n));
+  });
+}
+
 async function service(spec: Service): Promise<Service> {
   await client.create(SERVICE, spec);
   return waitFor(`service ${spec.metadata?.name} allocated`, async () => {
@@ -175,9 +187,9 @@ test('services - 300 requests to a ClusterIP reach all three pods of a Deploymen
   await waitFor('3 ready pods', async () => (await readyPods(web)).length === 3);
   const ip = webService.spec!.clusterIP!;
   expect(ip.startsWith(network.serviceCIDR.split('.').slice(0, 2).join('.') + '.')).toBe(true);
-  await waitFor('the ClusterIP answers', () => get(ip, 8080));
-  const counts = await spread(ip, 8080, 300);
   const names = (await readyPods(web)).map((p) => p.metadata!.name!).sort();
+  await reachesAll(ip, 8080, names);
+  const counts = await spread(ip, 8080, 300);
   expect([...counts.keys()].sort()).toEqual(names);
   for (const n of counts.values()) expect(n).toBeGreaterThanOrEqual(50);
 });
@@ -187,12 +199,12 @@ test('services - the NodePort answers on every node IP and the LoadBalancer IP a
   expect(nodePort).toBeGreaterThanOrEqual(30000);
   const names = (await readyPods(web)).map((p) => p.metadata!.name!).sort();
   for (const ip of nodeIPs) {
-    await waitFor(`${ip}:${nodePort}`, () => get(ip, nodePort));
+    await reachesAll(ip, nodePort, names);
     expect([...(await spread(ip, nodePort, 30)).keys()].sort()).toEqual(names);
   }
   const lb = webService.status!.loadBalancer!.ingress![0].ip!;
   expect(lb.startsWith(network.loadBalancerCIDR.split('.').slice(0, 2).join('.') + '.')).toBe(true);
-  await waitFor(`${lb}:8080`, () => get(lb, 8080));
+  await reachesAll(lb, 8080, names);
   expect([...(await spread(lb, 8080, 30)).keys()].sort()).toEqual(names);
 });
 
