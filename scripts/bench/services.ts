@@ -12,7 +12,14 @@
  * Reports requests/s and latency percentiles per mode, each mode's throughput as a ratio to
  * direct and its p99 minus direct's (issue 5's targets: ratio ≥ 0.5, added p99 ≤ 2 ms).
  *
- *   npm run bench:services -- [--rounds 3] [--seconds 8] [--connections 16] [--keep]
+ * Then endpoint propagation (issue 5's "endpoint changes apply within a second"), `--flips` times:
+ * scale the Deployment to 2 and measure from the moment the API shows the new pod ready to its
+ * first answer through the ClusterIP; scale back to 1 and measure from the moment the API shows
+ * the removed pod terminating to the last request that still went to it (or failed). The API is
+ * polled every 10 ms and the ClusterIP asked back to back on fresh connections, so each figure is
+ * short by at most a poll (~10-20 ms).
+ *
+ *   npm run bench:services -- [--rounds 3] [--seconds 8] [--connections 16] [--flips 10] [--keep]
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -20,10 +27,11 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { ApiClient } from '../../services/lib/apiclient';
+import { Pod } from '../../services/lib/generated/kubemu/core/v1/core';
 import { resourceForCase } from '../../services/lib/resources';
 import { clusterNodeIP } from '../../services/lib/topology';
 import { freePortBase } from '../../test/harness/ports';
-import { waitFor } from '../../test/harness/wait';
+import { sleep, waitFor } from '../../test/harness/wait';
 import { BenchCluster } from './cluster';
 import type { LoadResult } from './loadgen';
 import { formatTable } from '../lib/table';
@@ -32,6 +40,7 @@ const POD = resourceForCase('pod');
 const SERVICE = resourceForCase('service');
 const DEPLOY = resourceForCase('deployment');
 const INGRESS = resourceForCase('ingress');
+const ENDPOINTS = resourceForCase('endpoints');
 const NS = 'default';
 const NAME = 'bench-web';
 const HOST_HEADER = 'bench.kubemu.local';
@@ -42,24 +51,26 @@ interface Options {
   rounds: number;
   seconds: number;
   connections: number;
+  flips: number;
   keep: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { rounds: 3, seconds: 8, connections: 16, keep: false };
+  const o: Options = { rounds: 3, seconds: 8, connections: 16, flips: 10, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const num = () => {
+    const num = (min = Number.MIN_VALUE) => {
       const n = Number(argv[++i]);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`${a} needs a positive number`);
+      if (!Number.isFinite(n) || n < min) throw new Error(`${a} needs a number ≥ ${min === Number.MIN_VALUE ? 'above 0' : min}`);
       return n;
     };
     if (a === '--rounds') o.rounds = Math.floor(num());
     else if (a === '--seconds') o.seconds = num();
     else if (a === '--connections') o.connections = Math.floor(num());
+    else if (a === '--flips') o.flips = Math.floor(num(0));
     else if (a === '--keep') o.keep = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench:services -- [--rounds 3] [--seconds 8] [--connections 16] [--keep]\n');
+      process.stdout.write('usage: npm run bench:services -- [--rounds 3] [--seconds 8] [--connections 16] [--flips 10] [--keep]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -80,6 +91,94 @@ function httpOk(host: string, port: number, hostHeader?: string): Promise<boolea
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
   });
+}
+
+/** One GET / on a fresh connection: the pod that answered, or '' when the request failed. */
+function whoAnswers(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get({ host, port, path: '/', agent: false, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(res.statusCode === 200 ? (/<th>pod<\/th><td>([^<]*)<\/td>/.exec(body)?.[1] ?? '') : ''));
+    });
+    req.on('error', () => resolve(''));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+const podReady = (p: Pod) => !!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+
+/**
+ * Runs `poll` every 10 ms and `hit` back to back until `done()` (or `timeoutMs`, which throws
+ * naming `what`). Both see the same clock, so their timestamps compare.
+ */
+async function race(what: string, poll: () => Promise<void>, hit: () => Promise<void>, done: () => boolean, timeoutMs = 120000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const loop = async (step: () => Promise<void>, pauseMs: number) => {
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await step();
+      if (pauseMs) await sleep(pauseMs);
+    }
+  };
+  await Promise.all([loop(poll, 10), loop(hit, 0)]);
+}
+
+/**
+ * One scale-up and scale-down of the Deployment (see the file comment), in ms: ready → listed in
+ * the Endpoints and → traffic; terminating → out of rotation.
+ */
+async function flip(client: ApiClient, ip: string): Promise<[{ traffic: number; endpoints: number }, number]> {
+  const pods = async () => (await client.list(POD, NS, { labelSelector: `app=${NAME}` })).items;
+  const before = new Set((await pods()).map((p) => p.metadata!.name!));
+  await client.updateScale(DEPLOY, NS, { ...(await client.getScale(DEPLOY, NS, NAME)), spec: { replicas: 2 } });
+  let readyAt = 0;
+  let listedAt = 0;
+  let answeredAt = 0;
+  const listed = async () =>
+    (await client.get(ENDPOINTS, NS, NAME)).subsets?.some((ss) => ss.addresses?.some((a) => a.targetRef?.name && !before.has(a.targetRef.name))) ?? false;
+  await race(
+    'the new pod to answer through the ClusterIP',
+    async () => {
+      const [all, inEndpoints] = await Promise.all([readyAt ? [] : pods(), listedAt ? true : listed()]);
+      const now = Date.now();
+      if (!readyAt && all.some((p) => !before.has(p.metadata!.name!) && podReady(p))) readyAt = now;
+      if (!listedAt && inEndpoints) listedAt = now;
+    },
+    async () => {
+      const who = await whoAnswers(ip, 80);
+      if (who && !before.has(who) && !answeredAt) answeredAt = Date.now();
+    },
+    () => readyAt > 0 && listedAt > 0 && answeredAt > 0,
+  );
+  const up = { traffic: Math.max(0, answeredAt - readyAt), endpoints: Math.max(0, listedAt - readyAt) };
+
+  await client.updateScale(DEPLOY, NS, { ...(await client.getScale(DEPLOY, NS, NAME)), spec: { replicas: 1 } });
+  let victim = '';
+  let terminatingAt = 0;
+  let lastBadAt = 0;
+  let goodSince = 0;
+  await race(
+    'the removed pod to leave the rotation',
+    async () => {
+      if (terminatingAt) return;
+      const gone = (await pods()).find((p) => p.metadata?.deletionTimestamp);
+      if (gone) [victim, terminatingAt] = [gone.metadata!.name!, Date.now()];
+    },
+    async () => {
+      const who = await whoAnswers(ip, 80);
+      const now = Date.now();
+      // Before the victim is known every answer is good; a failed request counts against it.
+      if (who === '' || (victim && who === victim)) [lastBadAt, goodSince] = [now, 0];
+      else if (!goodSince) goodSince = now;
+    },
+    // Out of rotation: a second of good answers after the API showed the pod terminating.
+    () => terminatingAt > 0 && goodSince > 0 && Date.now() - Math.max(goodSince, terminatingAt) >= 1000,
+  );
+  const down = Math.max(0, lastBadAt - terminatingAt);
+  await until('the removed pod gone', async () => (await pods()).length === 1);
+  return [up, down];
 }
 
 function load(target: string, hostHeader: string, o: Options): Promise<LoadResult> {
@@ -123,7 +222,7 @@ async function main(): Promise<void> {
       spec: {
         replicas: 1,
         selector: { matchLabels: { app: NAME } },
-        template: { metadata: { labels: { app: NAME } }, spec: { containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 80 }] }] } },
+        template: { metadata: { labels: { app: NAME } }, spec: { terminationGracePeriodSeconds: 2, containers: [{ name: 'web', image: 'nginx', ports: [{ containerPort: 80 }] }] } },
       },
     });
     await client.create(SERVICE, { metadata: { name: NAME, namespace: NS }, spec: { type: 'NodePort', selector: { app: NAME }, ports: [{ port: 80, targetPort: 80 as never }] } });
@@ -171,6 +270,23 @@ async function main(): Promise<void> {
       rows.push([m, f1(median(rs.map((x) => x.rps))), m === 'direct' ? '1' : `${f2(median(ratios))}, ${f2(Math.min(...ratios))}`, f2(median(rs.map((x) => x.p50Ms))), f2(median(rs.map((x) => x.p99Ms))), m === 'direct' ? '0' : `${f2(median(added))}, ${f2(Math.max(...added))}`, met]);
     }
     log(`summary over ${o.rounds} rounds (target: ≥ 0.5 of direct throughput, added p99 ≤ 2 ms):\n${formatTable(rows)}`);
+
+    if (o.flips > 0) {
+      log(`endpoint propagation: ${o.flips} × (scale to 2, scale to 1) through the ClusterIP`);
+      const ups: number[] = [];
+      const listed: number[] = [];
+      const downs: number[] = [];
+      for (let i = 1; i <= o.flips; i++) {
+        const [up, down] = await flip(client, targets.clusterip.target.split(':')[0]);
+        ups.push(up.traffic);
+        listed.push(up.endpoints);
+        downs.push(down);
+        log(`flip ${i}: new pod in the Endpoints ${up.endpoints} ms and got traffic ${up.traffic} ms after the API showed it ready; removed pod out of rotation ${down} ms after the API showed it terminating`);
+      }
+      const pct = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)];
+      const prow = (what: string, xs: number[]) => [what, String(pct(xs, 0.5)), String(pct(xs, 0.9)), String(Math.max(...xs)), Math.max(...xs) <= 1000 ? 'met' : 'NOT met'];
+      log(`endpoint propagation over ${o.flips} flips (target: within 1 s):\n${formatTable([['change', 'p50 ms', 'p90 ms', 'max ms', 'target'], prow('ready → in the Endpoints', listed), prow('ready → gets traffic', ups), prow('terminating → no traffic', downs)])}`);
+    }
     log(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   } finally {
     await cleanup();
