@@ -82,27 +82,19 @@ const log = (msg: string) => process.stdout.write(`services: ${msg}\n`);
 /** Set-up waits: a loaded 2-core machine may need a minute or two to start pods. */
 const until = <T>(what: string, get: () => Promise<T | undefined | false>) => waitFor(what, get, 120000, { intervalMs: 200 });
 
-function httpOk(host: string, port: number, hostHeader?: string): Promise<boolean> {
+/**
+ * One GET / on a fresh connection: the pod that answered (from the nginx image's page; '' when it
+ * names none), or undefined when the request failed or did not answer 200.
+ */
+function whoAnswers(host: string, port: number, hostHeader?: string): Promise<string | undefined> {
   return new Promise((resolve) => {
     const req = http.get({ host, port, path: '/', headers: hostHeader ? { host: hostHeader } : {}, agent: false, timeout: 2000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-}
-
-/** One GET / on a fresh connection: the pod that answered, or '' when the request failed. */
-function whoAnswers(host: string, port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const req = http.get({ host, port, path: '/', agent: false, timeout: 2000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(res.statusCode === 200 ? (/<th>pod<\/th><td>([^<]*)<\/td>/.exec(body)?.[1] ?? '') : ''));
+      res.on('end', () => resolve(res.statusCode === 200 ? (/<th>pod<\/th><td>([^<]*)<\/td>/.exec(body)?.[1] ?? '') : undefined));
     });
-    req.on('error', () => resolve(''));
+    req.on('error', () => resolve(undefined));
     req.on('timeout', () => req.destroy());
   });
 }
@@ -170,7 +162,7 @@ async function flip(client: ApiClient, ip: string): Promise<[{ traffic: number; 
       const who = await whoAnswers(ip, 80);
       const now = Date.now();
       // Before the victim is known every answer is good; a failed request counts against it.
-      if (who === '' || (victim && who === victim)) [lastBadAt, goodSince] = [now, 0];
+      if (who === undefined || (victim && who === victim)) [lastBadAt, goodSince] = [now, 0];
       else if (!goodSince) goodSince = now;
     },
     // Out of rotation: a second of good answers after the API showed the pod terminating.
@@ -231,7 +223,7 @@ async function main(): Promise<void> {
       spec: { rules: [{ host: HOST_HEADER, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: NAME, port: { number: 80 } } } }] } }] },
     });
     const pod = await until('the pod ready', async () =>
-      (await client!.list(POD, NS, { labelSelector: `app=${NAME}` })).items.find((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+      (await client!.list(POD, NS, { labelSelector: `app=${NAME}` })).items.find(podReady),
     );
     const svc = await client.get(SERVICE, NS, NAME);
     const lbIP = await until('the Ingress address', async () => (await client!.get(INGRESS, NS, NAME)).status?.loadBalancer?.ingress?.[0]?.ip);
@@ -244,7 +236,7 @@ async function main(): Promise<void> {
     };
     for (const m of MODES) {
       const [h, p] = targets[m].target.split(':');
-      await until(`${m} (${targets[m].target}) answering`, () => httpOk(h, Number(p), targets[m].host || undefined));
+      await until(`${m} (${targets[m].target}) answering`, async () => (await whoAnswers(h, Number(p), targets[m].host || undefined)) !== undefined);
     }
     log(`pod ${pod.metadata!.name} on ${pod.spec!.nodeName} (${pod.status!.podIP}); ClusterIP ${svc.spec!.clusterIP}; NodePort ${nodeIP}:${svc.spec!.ports![0].nodePort}; Ingress via ${lbIP}:80`);
     log(`${o.rounds} rounds × ${MODES.length} modes × ${o.seconds} s (+2 s warm-up), ${o.connections} keep-alive connections, one request at a time each`);

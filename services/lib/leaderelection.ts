@@ -211,11 +211,12 @@ export class NotLeaderError extends Error {
 }
 
 /**
- * A client for leader-only work (kube-controller-manager's controllers act through it): every
- * write first asks `stillLeading` (the elector's checkLeading, judged by this process's clock)
- * and rejects with NotLeaderError when this replica no longer leads; reads pass through. A controller-manager frozen past its lease and woken runs
- * its queued reconciles before its renewal timer; without this they would write from stale
- * caches while the standby already leads. Safe for concurrent use as the client itself.
+ * A client for leader-only work (kube-controller-manager's controllers and kube-scheduler's
+ * bindings act through it): every write first asks `stillLeading` (the elector's checkLeading,
+ * judged by this process's clock) and rejects with NotLeaderError when this replica no longer
+ * leads; reads pass through. A replica frozen past its lease and woken runs its queued work before
+ * its renewal timer; without this it would write from stale caches while the standby already
+ * leads. Safe for concurrent use as the client itself.
  */
 export function leaderFencedClient(client: ApiClient, stillLeading: () => boolean): ApiClient {
   return new Proxy(client, {

@@ -4,7 +4,8 @@
  */
 import { ApiError } from '../../services/lib/errors';
 import { Lease } from '../../services/lib/generated/kubemu/coordination/v1/coordination';
-import { LeaderElector, LeaseClient } from '../../services/lib/leaderelection';
+import { ApiClient } from '../../services/lib/apiclient';
+import { LeaderElector, LeaseClient, leaderFencedClient, NotLeaderError } from '../../services/lib/leaderelection';
 
 class MemoryLeases implements LeaseClient {
   lease?: Lease;
@@ -149,4 +150,15 @@ test('leader election - checkLeading steps down at once when the renew deadline 
   expect(a.checkLeading()).toBe(false);
   expect(a.isLeader).toBe(false);
   expect(log).toEqual(['a started', 'a stopped']);
+});
+
+test('leader election - the fenced client refuses every ApiClient method that writes: none added to ApiClient escapes the fence', async () => {
+  // Reads, and helpers the public methods call on the unwrapped client. Anything else ApiClient
+  // has writes, and must be refused without reaching the apiserver.
+  const notWrites = new Set(['constructor', 'close', 'get', 'tryGet', 'list', 'getScale', 'getLease', 'value', 'call']);
+  const bare = Object.create(ApiClient.prototype) as ApiClient;
+  const fenced = leaderFencedClient(bare, () => false) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  const methods = Object.getOwnPropertyNames(ApiClient.prototype).filter((n) => !notWrites.has(n));
+  expect(methods).toEqual(expect.arrayContaining(['create', 'update', 'updateStatus', 'patch', 'delete', 'updateScale', 'bind', 'createLease', 'updateLease']));
+  for (const m of methods) await expect(fenced[m]()).rejects.toBeInstanceOf(NotLeaderError);
 });
